@@ -85,11 +85,11 @@ func TestScanIgnoresLookalikes(t *testing.T) {
 		"",
 		"no digits at all",
 		string(bad),
-		"123456789012345",                  // 15 digits, bad key
+		"123456789012345",                    // 15 digits, bad key
 		"Montant : 1 234,56 € le 05/10/2021", // amounts and dates
-		"FR" + u.IBAN[2:26] + "0",          // altered IBAN
-		u.Phone[:9],                        // truncated phone
-		"jean.martin@example.fr",           // not a population e-mail
+		"FR" + u.IBAN[2:26] + "0",            // altered IBAN
+		u.Phone[:9],                          // truncated phone
+		"jean.martin@example.fr",             // not a population e-mail
 		"@@@&#64;%40\\u0040",
 		strings.Repeat("9", 200), // a number longer than any canary
 		u.Email[:strings.IndexByte(u.Email, '@')-1] + "@x", // digit missing
