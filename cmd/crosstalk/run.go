@@ -1,0 +1,222 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/crosstalk-dev/crosstalk/harness"
+	"github.com/crosstalk-dev/crosstalk/harness/population"
+	"github.com/crosstalk-dev/crosstalk/reports"
+	"github.com/crosstalk-dev/crosstalk/scenarios"
+	"github.com/crosstalk-dev/crosstalk/targets/embedded"
+	"github.com/crosstalk-dev/crosstalk/targets/portal"
+)
+
+type runFlags struct {
+	target      string
+	out         string
+	seed        string
+	duration    time.Duration
+	rate        float64
+	users       int
+	defect      []string
+	defects     string
+	listen      string
+	replicas    int
+	maxRequests uint64
+	timeout     time.Duration
+	quiet       bool
+}
+
+func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
+	var f runFlags
+	c := &cobra.Command{
+		Use:   "run SCENARIO",
+		Short: "Run a scenario and gate on its verdict",
+		Long: `Run a scenario: seed the target with a synthetic population, log the users in
+at the scenario's rate, apply and heal its faults, check every response, and
+write the reports to --out. SCENARIO is a YAML file or the name of a shipped
+scenario (see crosstalk list).
+
+Exit status: 0 the gate passed, 1 it failed (a violation or a threshold), 2 bad
+input, 3 the harness or the target could not run. Ctrl-C stops the load, heals
+the faults and writes the report of what ran.`,
+		Example: `  crosstalk run scenarios/caf-2021.yaml --out out/caf --duration 15s
+  crosstalk run caf-2021 --defects none          # the same schedule, a correct portal
+  crosstalk run scenarios/smoke.yaml --rate 500 --users 5000`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScenario(cmd, args[0], f, stdout, stderr)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.target, "target", "embedded", "system under test: embedded (the reference stack in-process)")
+	fl.StringVarP(&f.out, "out", "o", "", "directory for the reports (default crosstalk-out/SCENARIO)")
+	fl.StringVar(&f.seed, "seed", "", "run seed, decimal or 0x-hex (default: the scenario's)")
+	fl.DurationVar(&f.duration, "duration", 0, "length of the load; fault times given in % scale with it (default: the scenario's)")
+	fl.Float64Var(&f.rate, "rate", 0, "peak request rate per second; the profile is scaled to it (default: the scenario's)")
+	fl.IntVar(&f.users, "users", 0, "number of synthetic users (default: the scenario's)")
+	fl.StringArrayVar(&f.defect, "defect", nil, "switch a reference-portal defect on (repeatable; see crosstalk list)")
+	fl.StringVar(&f.defects, "defects", "", `reference-portal defects, replacing the scenario's: "none" or a comma-separated list`)
+	fl.StringVar(&f.listen, "listen", embedded.DefaultListen, "embedded target: loopback address of the edge (port 0: any free port)")
+	fl.IntVar(&f.replicas, "replicas", 0, fmt.Sprintf("embedded target: portal replicas (default: the scenario's, or %d)", embedded.DefaultReplicas))
+	fl.Uint64Var(&f.maxRequests, "max-requests", 0, fmt.Sprintf("stop after this many requests (default: the scenario's, or %d)", harness.DefaultMaxRequests))
+	fl.DurationVar(&f.timeout, "timeout", 0, fmt.Sprintf("per-request timeout (default: the scenario's, or %s)", harness.DefaultTimeout))
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress line")
+	return c
+}
+
+func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.Writer) error {
+	sc, err := scenarios.Load(path)
+	if err != nil {
+		return err
+	}
+	if err := applyOverrides(sc, f); err != nil {
+		return err
+	}
+	defects, err := chooseDefects(sc.Defects, f)
+	if err != nil {
+		return err
+	}
+	set, err := portal.NewDefectSet(defects...)
+	if err != nil {
+		return harness.BadInput("--defect: %v", err)
+	}
+	if f.target != "embedded" {
+		return harness.BadInput("--target %q: unknown target (available: embedded)", f.target)
+	}
+	replicas := sc.Target.Replicas
+	if f.replicas > 0 {
+		replicas = f.replicas
+	}
+	if replicas == 0 {
+		replicas = embedded.DefaultReplicas
+	}
+	target := embedded.New(embedded.WithListen(f.listen), embedded.WithReplicas(replicas), embedded.WithDefects(set))
+
+	out := f.out
+	if out == "" {
+		out = filepath.Join("crosstalk-out", sc.Name)
+	}
+	opts := harness.Options{Out: out, Defects: set.Names()}
+	var pl *progressLine
+	if !f.quiet && isTerminal(stderr) {
+		pl = &progressLine{w: stderr}
+		opts.Progress = pl.show
+	}
+	fmt.Fprintf(stderr, "crosstalk: %s on %s: %d users, %s, defects: %s\n", sc.Name, target.Name(), sc.Users, sc.Duration, orNone(set.Names()))
+	rec, runErr := harness.Run(cmd.Context(), sc, target, opts)
+	if pl != nil {
+		pl.done()
+	}
+	if rec == nil || (runErr != nil && harness.ClassOf(runErr) == harness.ClassBadInput) {
+		return runErr
+	}
+	if err := reports.WriteAll(out, rec); err != nil {
+		return harness.TargetFailure(fmt.Errorf("writing the reports to %s: %w", out, err))
+	}
+	if err := reports.Summary(stdout, rec); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "reports     %s\n", strings.Join([]string{
+		filepath.Join(out, "report.json"), filepath.Join(out, "junit.xml"),
+		filepath.Join(out, "report.html"), filepath.Join(out, "evidence") + string(filepath.Separator)}, " "))
+	if runErr != nil {
+		return runErr
+	}
+	if !rec.Passed() {
+		return errGateFailed
+	}
+	return nil
+}
+
+func applyOverrides(sc *harness.Scenario, f runFlags) error {
+	if f.seed != "" {
+		s, err := population.ParseSeed(f.seed)
+		if err != nil {
+			return harness.BadInput("--seed: %v", err)
+		}
+		sc.Seed = s
+	}
+	if f.duration < 0 {
+		return harness.BadInput("--duration %s: must be positive", f.duration)
+	}
+	if f.duration > 0 {
+		sc.Duration = f.duration
+	}
+	if f.rate < 0 {
+		return harness.BadInput("--rate %v: must be positive", f.rate)
+	}
+	if f.rate > 0 {
+		sc.Rate = sc.Rate.Scaled(f.rate)
+	}
+	if f.users < 0 {
+		return harness.BadInput("--users %d: must be positive", f.users)
+	}
+	if f.users > 0 {
+		sc.Users = f.users
+	}
+	if f.maxRequests > 0 {
+		sc.MaxRequests = f.maxRequests
+	}
+	if f.timeout > 0 {
+		sc.Timeout = f.timeout
+	}
+	return nil
+}
+
+func chooseDefects(fromScenario []string, f runFlags) ([]string, error) {
+	out := fromScenario
+	if f.defects != "" {
+		out = nil
+		if f.defects != "none" {
+			for _, d := range strings.Split(f.defects, ",") {
+				if d = strings.TrimSpace(d); d != "" {
+					out = append(out, d)
+				}
+			}
+		}
+	}
+	return append(append([]string{}, out...), f.defect...), nil
+}
+
+func orNone(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ",")
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progressLine rewrites one terminal line while the load runs.
+type progressLine struct {
+	w     io.Writer
+	shown bool
+}
+
+func (p *progressLine) show(s harness.Progress) {
+	faults := ""
+	if len(s.Faults) > 0 {
+		faults = "  faults: " + strings.Join(s.Faults, ",")
+	}
+	fmt.Fprintf(p.w, "\r\033[K  %5.1f/%.0fs  %6.0f req/s  p99 %-8s  logins %-7d  violations %d%s",
+		s.Elapsed.Seconds(), s.Duration.Seconds(), s.Rate, s.P99.Round(10*time.Microsecond), s.Logins, s.Violations, faults)
+	p.shown = true
+}
+
+func (p *progressLine) done() {
+	if p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

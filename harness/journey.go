@@ -1,0 +1,232 @@
+package harness
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/crosstalk-dev/crosstalk/harness/population"
+)
+
+// The reference portal's journeys, as per-user state machines. A user is in
+// exactly one step at a time and is owned by whoever holds its index (the
+// targeter, then the transport, then a ready queue), so its state needs no
+// lock.
+
+// step is where a user is in its journey.
+type step uint8
+
+const (
+	stepLogin step = iota
+	stepPasswordForm
+	stepPasswordChange
+	stepDossier
+	stepDossierAPI
+	stepBank
+	stepDossierCheck
+	stepLogout
+)
+
+// kind is what a request does, for per-step statistics.
+type kind uint8
+
+const (
+	kindLoginLegacy kind = iota
+	kindLoginNIR
+	kindPasswordForm
+	kindPasswordChange
+	kindDossier
+	kindDossierAPI
+	kindBank
+	kindDossierCheck
+	kindLogout
+	kindProbe
+	numKinds
+)
+
+var kindNames = [numKinds]string{
+	"login-legacy", "login-nir", "password-form", "password-change", "dossier",
+	"dossier-api", "bank-change", "dossier-after-bank", "logout", "anonymous-probe",
+}
+
+func (k kind) String() string { return kindNames[k] }
+
+func (k kind) isLogin() bool { return k == kindLoginLegacy || k == kindLoginNIR }
+
+// user is the harness's view of one synthetic user: O(1) memory each.
+type user struct {
+	token      string // session token while logged in
+	step       step
+	state      population.State
+	pwGen      uint8 // password generation the harness believes is current
+	pwUnsure   bool  // a password change timed out: either generation may hold
+	touched    bool  // the user wrote its bank details at least once
+	ibanGen    uint16
+	ibanAlt    uint16 // with ibanUnsure: the other generation that may hold
+	ibanUnsure bool
+	cycle      uint32
+}
+
+func (u *user) kind() kind {
+	if u.step == stepLogin {
+		if u.state == population.Legacy {
+			return kindLoginLegacy
+		}
+		return kindLoginNIR
+	}
+	return kind(u.step) + kindPasswordForm - kind(stepPasswordForm)
+}
+
+const (
+	formType = "application/x-www-form-urlencoded"
+	// attrHeader carries the user index from the targeter to the transport,
+	// which strips it before the request leaves: attribution never changes
+	// the URL, so it never changes what a cache keys on.
+	attrHeader = "X-Crosstalk-User"
+)
+
+// request fills t with user i's next request.
+func (e *engine) request(t *vegetaTarget, i int) {
+	u := &e.users[i]
+	t.Header = make(http.Header, 3)
+	t.Header[attrHeader] = []string{strconv.Itoa(i)}
+	if u.token != "" {
+		t.Header["Cookie"] = []string{e.cookie + "=" + u.token}
+	}
+	switch u.step {
+	case stepLogin:
+		v := url.Values{"password": {e.pop.Password(i, int(u.pwGen))}}
+		if u.state == population.Legacy {
+			caf, num := e.pop.Beneficiary(i)
+			v.Set("caf", caf)
+			v.Set("number", num)
+			e.post(t, "/login", v)
+		} else {
+			v.Set("nir", e.pop.NIR(i))
+			e.post(t, "/login/nir", v)
+		}
+	case stepPasswordForm:
+		e.get(t, "/password")
+	case stepPasswordChange:
+		e.post(t, "/password", url.Values{"new_password": {e.pop.Password(i, int(u.pwGen)+1)}})
+	case stepDossier, stepDossierCheck:
+		e.get(t, "/dossier")
+	case stepDossierAPI:
+		e.get(t, "/api/dossier")
+	case stepBank:
+		gen := max(u.ibanGen, u.ibanAlt) + 1
+		e.post(t, "/bank", url.Values{"iban": {e.pop.IBAN(i, int(gen))}})
+	case stepLogout:
+		e.post(t, "/logout", nil)
+	}
+}
+
+func (e *engine) get(t *vegetaTarget, path string) {
+	t.Method, t.URL, t.Body = http.MethodGet, e.base+path, nil
+}
+
+func (e *engine) post(t *vegetaTarget, path string, v url.Values) {
+	t.Method, t.URL, t.Body = http.MethodPost, e.base+path, []byte(v.Encode())
+	t.Header["Content-Type"] = []string{formType}
+}
+
+// advance moves user i on after the response to its current step and hands
+// it to the queue it belongs in. resp is nil when the request failed.
+func (e *engine) advance(i int, k kind, resp *http.Response, token string) {
+	u := &e.users[i]
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+	}
+	next, ok := u.step, false
+	switch u.step {
+	case stepLogin:
+		e.loginAttempts.Add(1)
+		if status == http.StatusSeeOther && token != "" {
+			e.loginOK.Add(1)
+			u.token, u.pwUnsure = token, false
+			if resp.Header.Get("Location") == "/password" {
+				next, ok = stepPasswordForm, true
+			} else {
+				next, ok = stepDossier, true
+			}
+		} else if u.pwUnsure && status == http.StatusUnauthorized {
+			// A password change timed out earlier: try the other generation.
+			u.pwGen ^= 1
+			if u.pwGen == 1 {
+				u.state = population.Migrated
+			} else {
+				u.state = population.MigrationPending
+			}
+		}
+	case stepPasswordForm:
+		next, ok = stepPasswordChange, status == http.StatusOK
+	case stepPasswordChange:
+		switch {
+		case status == http.StatusSeeOther:
+			u.pwGen, u.state = 1, population.Migrated
+			next, ok = stepDossier, true
+		case resp == nil || status >= 500:
+			u.pwUnsure = true
+		}
+	case stepDossier:
+		next, ok = stepDossierAPI, status == http.StatusOK
+	case stepDossierAPI:
+		next, ok = stepLogout, status == http.StatusOK
+		if ok && e.plansBankChange(i, u.cycle) {
+			next = stepBank
+		}
+	case stepBank:
+		gen := max(u.ibanGen, u.ibanAlt) + 1
+		u.touched = true
+		switch {
+		case status == http.StatusSeeOther:
+			u.ibanGen, u.ibanAlt, u.ibanUnsure = gen, 0, false
+			next, ok = stepDossierCheck, true
+		case resp == nil || status >= 500:
+			// The write may or may not have landed: accept either.
+			if !u.ibanUnsure {
+				u.ibanAlt = gen
+			} else {
+				u.ibanAlt = max(u.ibanAlt, gen)
+			}
+			u.ibanUnsure = true
+		}
+	case stepDossierCheck:
+		next, ok = stepLogout, status == http.StatusOK
+	case stepLogout:
+		u.token, u.step, u.cycle = "", stepLogin, u.cycle+1
+		e.idle <- int32(i)
+		return
+	}
+	if !ok { // the journey broke: start over with a fresh login
+		u.token, u.step, u.cycle = "", stepLogin, u.cycle+1
+		e.idle <- int32(i)
+		return
+	}
+	u.step = next
+	e.inFlight <- int32(i)
+}
+
+func (e *engine) plansBankChange(i int, cycle uint32) bool {
+	if e.bankChange <= 0 {
+		return false
+	}
+	h := mixHash(e.seed ^ uint64(i)<<32 ^ uint64(cycle))
+	return float64(h>>11)/(1<<53) < e.bankChange
+}
+
+// mixHash is the splitmix64 finalizer.
+func mixHash(z uint64) uint64 {
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+var probePaths = []string{"/dossier", "/api/dossier", "/", "/password", "/login"}
+
+// probe fills t with an anonymous request: no session, no user.
+func (e *engine) probe(t *vegetaTarget, n uint64) {
+	t.Header = http.Header{attrHeader: {"-"}}
+	e.get(t, probePaths[n%uint64(len(probePaths))])
+}

@@ -1,0 +1,176 @@
+package oracle
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// The oracles' ids, as reports name them.
+const (
+	Isolation  = "isolation"   // a response to A carried a datum of B
+	Session    = "session"     // a session token of B was delivered to A
+	Writes     = "writes"      // an account does not hold what its user last wrote
+	FailClosed = "fail-closed" // an anonymous or error response carried a datum
+)
+
+// Oracles lists the oracle ids in report order.
+var Oracles = []string{Isolation, Session, Writes, FailClosed}
+
+// Anonymous is the viewer id of a request made without any session.
+const Anonymous = -1
+
+// Violation is one breach with the evidence needed to understand and replay
+// it. Violations are never sampled: every one is counted and streamed.
+type Violation struct {
+	Oracle  string   `json:"oracle"`
+	Seq     uint64   `json:"seq"`  // the response's number in the run, from 1
+	AtS     float64  `json:"at_s"` // seconds since the load started
+	Viewer  int      `json:"viewer"`
+	Owner   int      `json:"owner"`
+	Field   string   `json:"field"`
+	Value   string   `json:"value"`
+	Where   string   `json:"where"` // "body" or "header Name"
+	Request string   `json:"request"`
+	Status  int      `json:"status,omitempty"`
+	Replica string   `json:"replica,omitempty"`
+	Cache   string   `json:"cache,omitempty"`
+	Excerpt string   `json:"excerpt,omitempty"`
+	Faults  []string `json:"faults"`
+	Seed    uint64   `json:"seed"`
+	Detail  string   `json:"detail,omitempty"`
+}
+
+// Recorder counts violations, remembers who leaked and who saw, keeps the
+// first few as examples and streams every one as a JSON line. It is safe for
+// concurrent use.
+type Recorder struct {
+	mu       sync.Mutex
+	total    uint64
+	byOracle map[string]uint64
+	first    *Violation
+	victims  bitset
+	viewers  bitset
+	nVictim  int
+	nViewer  int
+	examples []Violation
+	keep     int
+	w        *bufio.Writer
+	enc      *json.Encoder
+	err      error
+}
+
+// NewRecorder returns a recorder for a population of size users that
+// streams to w (nil: no stream) and keeps the first keep violations.
+func NewRecorder(size int, w io.Writer, keep int) *Recorder {
+	r := &Recorder{byOracle: map[string]uint64{}, victims: newBitset(size), viewers: newBitset(size), keep: keep}
+	for _, o := range Oracles {
+		r.byOracle[o] = 0
+	}
+	if w != nil {
+		r.w = bufio.NewWriter(w)
+		r.enc = json.NewEncoder(r.w)
+	}
+	return r
+}
+
+// Add records v.
+func (r *Recorder) Add(v Violation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.total++
+	r.byOracle[v.Oracle]++
+	if r.first == nil {
+		c := v
+		r.first = &c
+	}
+	if r.victims.set(v.Owner) {
+		r.nVictim++
+	}
+	if r.viewers.set(v.Viewer) {
+		r.nViewer++
+	}
+	if len(r.examples) < r.keep {
+		r.examples = append(r.examples, v)
+	}
+	if r.enc != nil && r.err == nil {
+		r.err = r.enc.Encode(v)
+	}
+}
+
+// Total returns the number of violations so far.
+func (r *Recorder) Total() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.total
+}
+
+// Summary is what a Recorder learnt.
+type Summary struct {
+	Total    uint64
+	ByOracle map[string]uint64
+	Victims  int // distinct users whose data reached someone else
+	Viewers  int // distinct users who received foreign data (anonymous not counted)
+	First    *Violation
+	Examples []Violation
+}
+
+// Close flushes the stream and returns the summary; the first write error,
+// if any, is returned too: evidence must never be lost silently.
+func (r *Recorder) Close() (Summary, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.w != nil && r.err == nil {
+		r.err = r.w.Flush()
+	}
+	by := make(map[string]uint64, len(r.byOracle))
+	for k, v := range r.byOracle {
+		by[k] = v
+	}
+	return Summary{Total: r.total, ByOracle: by, Victims: r.nVictim, Viewers: r.nViewer, First: r.first,
+		Examples: append([]Violation(nil), r.examples...)}, r.err
+}
+
+type bitset []uint64
+
+func newBitset(n int) bitset { return make(bitset, n/64+1) }
+
+// set marks i and reports whether it was new; out-of-range ids (anonymous)
+// are ignored.
+func (b bitset) set(i int) bool {
+	if i < 0 || i/64 >= len(b) {
+		return false
+	}
+	w, m := &b[i/64], uint64(1)<<(i%64)
+	if *w&m != 0 {
+		return false
+	}
+	*w |= m
+	return true
+}
+
+// Excerpt returns up to context bytes either side of b[start:end], the value
+// itself marked with » and «, as one printable line.
+func Excerpt(b []byte, start, end, context int) string {
+	from, to := max(0, start-context), min(len(b), end+context)
+	var s strings.Builder
+	s.WriteString(printable(b[from:start]))
+	s.WriteString("»")
+	s.WriteString(printable(b[start:end]))
+	s.WriteString("«")
+	s.WriteString(printable(b[end:to]))
+	return s.String()
+}
+
+func printable(b []byte) string {
+	s := strings.ToValidUTF8(string(b), "?")
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, s)
+}

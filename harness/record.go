@@ -1,0 +1,98 @@
+package harness
+
+import (
+	"time"
+
+	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+)
+
+// Verdicts.
+const (
+	VerdictPass  = "pass"
+	VerdictFail  = "fail"
+	VerdictError = "error"
+)
+
+// Record is everything one run established: the input to every report.
+// Its JSON form is report.json, whose fields the CLI contract fixes.
+type Record struct {
+	Verdict     string    `json:"verdict"`
+	Reason      string    `json:"reason,omitempty"`
+	Scenario    string    `json:"scenario"`
+	Description string    `json:"description,omitempty"`
+	Incident    string    `json:"incident,omitempty"`
+	Seed        uint64    `json:"seed"`
+	Target      string    `json:"target"`
+	Defects     []string  `json:"defects"`
+	Users       int       `json:"users"`
+	StartedAt   time.Time `json:"started_at"`
+	Interrupted bool      `json:"interrupted,omitempty"`
+
+	Requests      uint64  `json:"requests"`
+	DurationS     float64 `json:"duration_s"`
+	ThroughputRPS float64 `json:"throughput_rps"`
+	LatencyMS     Latency `json:"latency_ms"`
+	Errors        uint64  `json:"errors"`
+	Logins        Logins  `json:"logins"`
+
+	Violations                  uint64             `json:"violations"`
+	ViolationsByOracle          map[string]uint64  `json:"violations_by_oracle"`
+	Victims                     int                `json:"victims"`
+	Viewers                     int                `json:"viewers"`
+	FirstViolationAfterRequests *uint64            `json:"first_violation_after_requests"`
+	FirstViolationAfterS        *float64           `json:"first_violation_after_s"`
+	FirstViolation              *oracle.Violation  `json:"first_violation,omitempty"`
+	Examples                    []oracle.Violation `json:"examples,omitempty"`
+	AccountsAudited             int                `json:"accounts_audited"`
+
+	Faults     []FaultEvent      `json:"faults"`
+	Thresholds []ThresholdResult `json:"thresholds"`
+	Steps      []StepStats       `json:"steps"`
+	Timeline   []TimelinePoint   `json:"timeline"`
+}
+
+// Logins counts login attempts and successes.
+type Logins struct {
+	Attempted uint64 `json:"attempted"`
+	Succeeded uint64 `json:"succeeded"`
+}
+
+// ThresholdResult is one gate limit checked against the run.
+type ThresholdResult struct {
+	Name  string  `json:"name"`
+	Limit float64 `json:"limit"`
+	Value float64 `json:"value"`
+	Pass  bool    `json:"pass"`
+}
+
+// TimelinePoint is one second of the run.
+type TimelinePoint struct {
+	T        int    `json:"t"`
+	Requests uint64 `json:"requests"`
+	Errors   uint64 `json:"errors"`
+}
+
+// Passed reports whether the gate passed.
+func (r *Record) Passed() bool { return r.Verdict == VerdictPass }
+
+func evalThresholds(t Thresholds, r *Record) []ThresholdResult {
+	out := []ThresholdResult{}
+	if t.P99Ms != nil {
+		out = append(out, ThresholdResult{Name: "p99_ms", Limit: *t.P99Ms, Value: r.LatencyMS.P99, Pass: r.LatencyMS.P99 <= *t.P99Ms})
+	}
+	if t.ErrorRate != nil {
+		v := 0.0
+		if r.Requests > 0 {
+			v = float64(r.Errors) / float64(r.Requests)
+		}
+		out = append(out, ThresholdResult{Name: "error_rate", Limit: *t.ErrorRate, Value: v, Pass: v <= *t.ErrorRate})
+	}
+	if t.LoginSuccess != nil {
+		v := 1.0
+		if r.Logins.Attempted > 0 {
+			v = float64(r.Logins.Succeeded) / float64(r.Logins.Attempted)
+		}
+		out = append(out, ThresholdResult{Name: "login_success", Limit: *t.LoginSuccess, Value: v, Pass: v >= *t.LoginSuccess})
+	}
+	return out
+}

@@ -1,0 +1,78 @@
+package harness
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// resultSink streams one JSON line per response to disk as the run goes, so
+// that a long soak keeps nothing in memory and a crash loses at most one
+// buffer. Lines are formatted by hand: encoding/json's reflection would cost
+// more than the request itself. It is safe for concurrent use.
+type resultSink struct {
+	mu  sync.Mutex
+	w   *bufio.Writer
+	buf []byte
+	err error
+}
+
+func newResultSink(w io.Writer) *resultSink {
+	return &resultSink{w: bufio.NewWriterSize(w, 256<<10), buf: make([]byte, 0, 512)}
+}
+
+func (s *resultSink) write(seq uint64, at time.Duration, uid int, k kind, req *http.Request, status int, lat time.Duration, n int, replica string, err error) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	b := s.buf[:0]
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"t":`...)
+	b = strconv.AppendFloat(b, at.Seconds(), 'f', 4, 64)
+	b = append(b, `,"user":`...)
+	b = strconv.AppendInt(b, int64(uid), 10)
+	b = append(b, `,"step":"`...)
+	b = append(b, k.String()...)
+	b = append(b, `","method":"`...)
+	b = append(b, req.Method...)
+	b = append(b, `","path":`...)
+	b = strconv.AppendQuote(b, req.URL.Path)
+	b = append(b, `,"code":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, `,"lat_ms":`...)
+	b = strconv.AppendFloat(b, float64(lat)/float64(time.Millisecond), 'f', 3, 64)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	if replica != "" {
+		b = append(b, `,"replica":`...)
+		b = strconv.AppendQuote(b, replica)
+	}
+	if err != nil {
+		b = append(b, `,"error":`...)
+		b = strconv.AppendQuote(b, err.Error())
+	}
+	b = append(b, "}\n"...)
+	_, s.err = s.w.Write(b)
+	s.buf = b
+}
+
+func (s *resultSink) close() error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	return s.w.Flush()
+}

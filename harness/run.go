@@ -1,0 +1,330 @@
+// Package harness is crosstalk's engine: it drives mass synthetic logins
+// against a target with vegeta, attributes every response to its user, runs
+// the oracles on every byte, applies and heals faults on schedule, and
+// returns the run's Record. It is the bottom of the import graph: targets,
+// reports and the CLI import it; it knows none of them.
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+	"github.com/crosstalk-dev/crosstalk/harness/population"
+)
+
+// Options tune one run beyond its scenario.
+type Options struct {
+	// Out is the directory that receives the streamed results
+	// (results.jsonl) and evidence (evidence/violations.jsonl).
+	Out string
+	// Defects names the reference-portal defects switched on, for the record.
+	Defects []string
+	// AllowHosts are non-loopback hosts the load may be sent to.
+	AllowHosts []string
+	// Progress, if set, is called about twice a second while the load runs.
+	Progress func(Progress)
+	// MaxWorkers caps vegeta's concurrent requests (0: DefaultMaxWorkers).
+	MaxWorkers uint64
+	// Examples is how many violations the record keeps in full (0: 20).
+	Examples int
+}
+
+// DefaultMaxWorkers bounds concurrent requests: high, so that queueing delay
+// shows in latency instead of being hidden (coordinated omission), but
+// bounded, so that a frozen target cannot exhaust the machine.
+const DefaultMaxWorkers = 20_000
+
+// Progress is a snapshot of a running load.
+type Progress struct {
+	Elapsed    time.Duration
+	Duration   time.Duration
+	Requests   uint64
+	Rate       float64 // requests per second over the last interval
+	P99        time.Duration
+	Logins     uint64
+	Violations uint64
+	Faults     []string
+}
+
+// Run executes the scenario against t and returns its record. The record is
+// returned whenever the run got far enough to have one, with its verdict;
+// the error says why the run could not complete, with its Class.
+func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, error) {
+	rec := &Record{
+		Verdict: VerdictError, Scenario: sc.Name, Description: sc.Description, Incident: sc.Incident,
+		Seed: sc.Seed, Target: t.Name(), Defects: append([]string{}, opt.Defects...), Users: sc.Users,
+		StartedAt: time.Now().UTC(), ViolationsByOracle: map[string]uint64{},
+		Faults: []FaultEvent{}, Thresholds: []ThresholdResult{}, Steps: []StepStats{}, Timeline: []TimelinePoint{},
+	}
+	for _, o := range oracle.Oracles {
+		rec.ViolationsByOracle[o] = 0
+	}
+	fail := func(err error) (*Record, error) {
+		rec.Reason = err.Error()
+		return rec, err
+	}
+	if err := sc.Validate(); err != nil {
+		return fail(&Error{Class: ClassBadInput, Err: err})
+	}
+	for _, f := range sc.Faults {
+		if err := f.Fault.Check(t); err != nil {
+			return fail(&Error{Class: ClassBadInput, Err: fmt.Errorf("%s: %w", f.Path, err)})
+		}
+	}
+	mix := sc.Population
+	if mix == (population.Mix{}) {
+		mix = population.DefaultMix
+	}
+	pop, err := population.New(sc.Seed, sc.Users, mix)
+	if err != nil {
+		return fail(BadInput("%v", err))
+	}
+	if err := os.MkdirAll(filepath.Join(opt.Out, "evidence"), 0o755); err != nil {
+		return fail(BadInput("output directory: %v", err))
+	}
+	resultsFile, err := os.Create(filepath.Join(opt.Out, "results.jsonl"))
+	if err != nil {
+		return fail(BadInput("output directory: %v", err))
+	}
+	defer resultsFile.Close()
+	evidenceFile, err := os.Create(filepath.Join(opt.Out, "evidence", "violations.jsonl"))
+	if err != nil {
+		return fail(BadInput("output directory: %v", err))
+	}
+	defer evidenceFile.Close()
+
+	base, err := t.Start(ctx, pop)
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = t.Stop(stopCtx)
+	}()
+	if err != nil {
+		return fail(TargetFailure(fmt.Errorf("target %s could not start: %w", t.Name(), err)))
+	}
+	if err := CheckTarget(base, opt.AllowHosts); err != nil {
+		return fail(err)
+	}
+	timeout := sc.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	transport := newSafeTransport(opt.AllowHosts)
+	defer transport.CloseIdleConnections()
+	if err := preflight(ctx, transport, base, timeout); err != nil {
+		return fail(err)
+	}
+
+	e := newEngine(pop)
+	e.next, e.base, e.seed = transport, base, sc.Seed
+	e.bankChange = sc.Journeys.BankChange
+	if sc.Journeys.Probes > 0 {
+		e.probeEvery = uint64(1 / sc.Journeys.Probes)
+	}
+	keep := opt.Examples
+	if keep == 0 {
+		keep = 20
+	}
+	e.rec = oracle.NewRecorder(pop.Size(), evidenceFile, keep)
+	e.stats = newStats()
+	e.sink = newResultSink(resultsFile)
+	nem := newNemesis(t, sc.Faults, sc.Duration)
+	e.faults = nem.activeFaults
+
+	maxReq := sc.MaxRequests
+	if maxReq == 0 {
+		maxReq = DefaultMaxRequests
+	}
+	maxWorkers := opt.MaxWorkers
+	if maxWorkers == 0 {
+		maxWorkers = DefaultMaxWorkers
+	}
+	client := &http.Client{Transport: e, Timeout: timeout}
+	// vegeta.Client replaces the whole client: options that change it
+	// (Redirects, Timeout) must come after.
+	atk := vegeta.NewAttacker(vegeta.Client(client), vegeta.Redirects(vegeta.NoFollow),
+		vegeta.Timeout(timeout), vegeta.Workers(64), vegeta.MaxWorkers(maxWorkers))
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	e.start = start
+	var (
+		wg       sync.WaitGroup
+		nemErr   error
+		progress = make(chan struct{})
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		nemErr = nem.run(runCtx, start, func(error) { atk.Stop() })
+	}()
+	if opt.Progress != nil {
+		go report(progress, e, nem, sc.Duration, start, opt.Progress)
+	}
+
+	results := atk.Attack(e.target, newProfilePacer(sc.Rate, sc.Duration, maxReq), sc.Duration, sc.Name)
+	interrupted := false
+	done := ctx.Done()
+drain:
+	for {
+		select {
+		case _, ok := <-results:
+			if !ok {
+				break drain
+			}
+		case <-done:
+			interrupted, done = true, nil
+			atk.Stop()
+		}
+	}
+	elapsed := time.Since(start)
+	close(progress)
+	cancel()
+	wg.Wait()
+
+	// The writes oracle: every account a user wrote must hold what that
+	// user last wrote.
+	auditCtx, auditCancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	audited, auditErr := auditWrites(auditCtx, e, t)
+	auditCancel()
+	rec.AccountsAudited = audited
+
+	sum, evErr := e.rec.Close()
+	resErr := e.sink.close()
+	latency, errs, steps, timeline := e.stats.summary()
+	rec.Requests = e.seq.Load()
+	rec.DurationS = elapsed.Seconds()
+	if elapsed > 0 {
+		rec.ThroughputRPS = float64(rec.Requests) / elapsed.Seconds()
+	}
+	rec.LatencyMS, rec.Errors, rec.Steps = latency, errs, steps
+	if rec.Steps == nil {
+		rec.Steps = []StepStats{}
+	}
+	for i, s := range timeline {
+		rec.Timeline = append(rec.Timeline, TimelinePoint{T: i, Requests: s.Requests, Errors: s.Errors})
+	}
+	rec.Logins = Logins{Attempted: e.loginAttempts.Load(), Succeeded: e.loginOK.Load()}
+	rec.Violations, rec.ViolationsByOracle = sum.Total, sum.ByOracle
+	rec.Victims, rec.Viewers = sum.Victims, sum.Viewers
+	rec.Examples = sum.Examples
+	if f := sum.First; f != nil {
+		rec.FirstViolation = f
+		seq, at := f.Seq, f.AtS
+		rec.FirstViolationAfterRequests, rec.FirstViolationAfterS = &seq, &at
+	}
+	rec.Faults = nem.timeline()
+	if rec.Faults == nil {
+		rec.Faults = []FaultEvent{}
+	}
+	rec.Thresholds = evalThresholds(sc.Thresholds, rec)
+	rec.Interrupted = interrupted
+
+	runErr := errors.Join(nemErr, auditErr, evErr, resErr)
+	switch {
+	case runErr != nil:
+		rec.Verdict = VerdictError
+		return fail(TargetFailure(runErr))
+	case rec.Violations > 0:
+		rec.Verdict = VerdictFail
+		rec.Reason = fmt.Sprintf("%d responses broke isolation", rec.Violations)
+	case interrupted:
+		rec.Verdict = VerdictError
+		return fail(TargetFailure(errors.New("interrupted before the end of the run; no violation seen so far")))
+	default:
+		rec.Verdict = VerdictPass
+		for _, th := range rec.Thresholds {
+			if !th.Pass {
+				rec.Verdict = VerdictFail
+				rec.Reason = fmt.Sprintf("threshold %s breached: %.4g (limit %.4g)", th.Name, th.Value, th.Limit)
+				break
+			}
+		}
+	}
+	return rec, nil
+}
+
+// preflight checks that the target answers at all before the load starts.
+func preflight(ctx context.Context, tr http.RoundTripper, base string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/", nil)
+	if err != nil {
+		return BadInput("target URL %q: %v", base, err)
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return TargetFailure(fmt.Errorf("target at %s does not answer: %w", base, err))
+	}
+	resp.Body.Close()
+	return nil
+}
+
+func report(stop <-chan struct{}, e *engine, nem *nemesis, total time.Duration, start time.Time, f func(Progress)) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	last, lastAt := uint64(0), start
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			n := e.seq.Load()
+			f(Progress{
+				Elapsed: now.Sub(start), Duration: total, Requests: n,
+				Rate: float64(n-last) / now.Sub(lastAt).Seconds(), P99: e.stats.p99(),
+				Logins: e.loginOK.Load(), Violations: e.rec.Total(), Faults: nem.activeFaults(),
+			})
+			last, lastAt = n, now
+		}
+	}
+}
+
+// auditWrites reads back every account whose user changed its bank details
+// and records a writes violation where the stored IBAN is not the one its
+// user last wrote.
+func auditWrites(ctx context.Context, e *engine, t Target) (int, error) {
+	n := 0
+	for i := range e.users {
+		u := &e.users[i]
+		if !u.touched {
+			continue
+		}
+		n++
+		stored, err := t.StoredIBAN(ctx, i)
+		if err != nil {
+			return n, fmt.Errorf("writes audit: reading user %d's bank details: %w", i, err)
+		}
+		want := e.pop.IBAN(i, int(u.ibanGen))
+		if stored == want || (u.ibanUnsure && stored == e.pop.IBAN(i, int(u.ibanAlt))) {
+			continue
+		}
+		v := oracle.Violation{
+			Oracle: oracle.Writes, Viewer: i, Owner: i, Field: "iban", Value: stored, Where: "stored account",
+			Request: "audit", Seed: e.seed, AtS: time.Since(e.start).Seconds(), Faults: []string{},
+		}
+		if len(stored) == 27 {
+			if owner, gen, ok := e.pop.DecodeIBAN([]byte(stored[2:])); ok && owner != i {
+				v.Viewer = owner
+				v.Detail = fmt.Sprintf("user %d's account holds the IBAN that user %d wrote (generation %d)", i, owner, gen)
+			} else if ok {
+				v.Detail = fmt.Sprintf("user %d's account holds IBAN generation %d, but the user last wrote generation %d", i, gen, u.ibanGen)
+			}
+		}
+		if v.Detail == "" {
+			v.Detail = fmt.Sprintf("user %d's account holds an IBAN nobody in the population wrote; want %s", i, want)
+		}
+		e.rec.Add(v)
+	}
+	return n, nil
+}

@@ -1,0 +1,79 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// crosstalk sends load only to loopback addresses, or to hosts the user
+// allowed by name. The check is made twice: on the target URL before the
+// run (a clear refusal), and in the dialer for every connection (so that no
+// redirect, DNS answer or bug can send traffic anywhere else).
+
+// CheckTarget refuses a base URL whose host is not loopback and not allowed.
+func CheckTarget(base string, allow []string) error {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return BadInput("target URL %q: want http://host:port", base)
+	}
+	if _, err := resolveAllowed(context.Background(), u.Hostname(), allow); err != nil {
+		return BadInput("target URL %s: %v", base, err)
+	}
+	return nil
+}
+
+// resolveAllowed returns the address to dial for host: a loopback IP, or the
+// host itself when the user allowed it explicitly.
+func resolveAllowed(ctx context.Context, host string, allow []string) (string, error) {
+	if slices.ContainsFunc(allow, func(a string) bool { return strings.EqualFold(a, host) }) {
+		return host, nil
+	}
+	refuse := fmt.Errorf("host %s is not a loopback address; crosstalk sends load only to 127.0.0.1/::1 unless the host is allowed explicitly (--allow-host %s)", host, host)
+	if ip := net.ParseIP(host); ip != nil {
+		if !ip.IsLoopback() {
+			return "", refuse
+		}
+		return ip.String(), nil
+	}
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil || len(ips) == 0 {
+		return "", fmt.Errorf("host %s does not resolve: %v", host, err)
+	}
+	for _, ip := range ips {
+		if !ip.IP.IsLoopback() {
+			return "", refuse
+		}
+	}
+	return ips[0].IP.String(), nil
+}
+
+// newSafeTransport returns the transport every harness request goes
+// through: no proxy from the environment, a dialer that connects only to
+// loopback or allowed hosts, and enough idle connections for the load.
+func newSafeTransport(allow []string) *http.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			ip, err := resolveAllowed(ctx, host, allow)
+			if err != nil {
+				return nil, err
+			}
+			return d.DialContext(ctx, network, net.JoinHostPort(ip, port))
+		},
+		MaxIdleConns:        0,
+		MaxIdleConnsPerHost: 10_000,
+		IdleConnTimeout:     30 * time.Second,
+		DisableCompression:  true,
+	}
+}

@@ -1,0 +1,98 @@
+package harness
+
+import (
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// stats keeps latency in HDR histograms, one per kind of request and one for
+// all, and a per-second timeline. It is safe for concurrent use.
+type stats struct {
+	mu       sync.Mutex
+	all      *hdrhistogram.Histogram
+	perKind  [numKinds]*hdrhistogram.Histogram
+	errs     [numKinds]uint64
+	timeline []second
+}
+
+type second struct {
+	Requests uint64
+	Errors   uint64
+}
+
+// Latencies are recorded in microseconds, from 1 µs to 5 minutes, with three
+// significant digits.
+const (
+	histMin = 1
+	histMax = int64(5 * time.Minute / time.Microsecond)
+)
+
+func newStats() *stats {
+	s := &stats{all: hdrhistogram.New(histMin, histMax, 3)}
+	for i := range s.perKind {
+		s.perKind[i] = hdrhistogram.New(histMin, histMax, 3)
+	}
+	return s
+}
+
+func (s *stats) observe(k kind, at, lat time.Duration, failed bool) {
+	us := max(int64(lat/time.Microsecond), histMin)
+	us = min(us, histMax)
+	sec := int(at / time.Second)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.all.RecordValue(us)
+	_ = s.perKind[k].RecordValue(us)
+	for len(s.timeline) <= sec {
+		s.timeline = append(s.timeline, second{})
+	}
+	s.timeline[sec].Requests++
+	if failed {
+		s.errs[k]++
+		s.timeline[sec].Errors++
+	}
+}
+
+// p99 returns the 99th percentile of all latencies so far.
+func (s *stats) p99() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Duration(s.all.ValueAtQuantile(99)) * time.Microsecond
+}
+
+// Latency is a latency summary in milliseconds.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// StepStats summarises one kind of request.
+type StepStats struct {
+	Step      string  `json:"step"`
+	Requests  int64   `json:"requests"`
+	Errors    uint64  `json:"errors"`
+	LatencyMS Latency `json:"latency_ms"`
+}
+
+func latencyOf(h *hdrhistogram.Histogram) Latency {
+	ms := func(v int64) float64 { return float64(v) / 1000 }
+	return Latency{P50: ms(h.ValueAtQuantile(50)), P90: ms(h.ValueAtQuantile(90)),
+		P99: ms(h.ValueAtQuantile(99)), Max: ms(h.Max())}
+}
+
+func (s *stats) summary() (all Latency, errors uint64, steps []StepStats, timeline []second) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, h := range s.perKind {
+		errors += s.errs[k]
+		if h.TotalCount() == 0 {
+			continue
+		}
+		steps = append(steps, StepStats{Step: kind(k).String(), Requests: h.TotalCount(), Errors: s.errs[k], LatencyMS: latencyOf(h)})
+	}
+	return latencyOf(s.all), errors, steps, append([]second(nil), s.timeline...)
+}

@@ -1,0 +1,36 @@
+package harness
+
+import (
+	"context"
+
+	"github.com/crosstalk-dev/crosstalk/harness/population"
+)
+
+// Target is a system under test. The harness drives it only through these
+// methods and the optional capabilities below, found by type assertion, so
+// it never knows which target it drives.
+type Target interface {
+	// Name identifies the target kind in reports ("embedded", ...).
+	Name() string
+	// Start brings the system up with pop seeded in it and returns the base
+	// URL (scheme://host:port) that the load goes to.
+	Start(ctx context.Context, pop *population.Population) (baseURL string, err error)
+	// StoredIBAN reads back user i's bank details as the target stores them,
+	// for the writes oracle.
+	StoredIBAN(ctx context.Context, user int) (string, error)
+	// Stop tears the system down; it is called once, even after a failed Start.
+	Stop(ctx context.Context) error
+}
+
+// EdgeReloader is a target whose edge cache rules can be reloaded at run
+// time. ReloadEdge returns once responses are proven to be served with the
+// new rules, and returns the name of the rules it replaced.
+type EdgeReloader interface {
+	EdgeVariants() []string
+	ReloadEdge(ctx context.Context, rules string) (previous string, err error)
+}
+
+// EdgePurger is a target whose edge cache can be emptied.
+type EdgePurger interface {
+	PurgeEdge(ctx context.Context) error
+}

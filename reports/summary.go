@@ -1,0 +1,202 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/crosstalk-dev/crosstalk/harness"
+	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+)
+
+var fieldNames = map[string]string{
+	"nir": "NIR", "iban": "IBAN (bank details)", "email": "e-mail address", "phone": "phone number",
+	"session-token": "session token",
+}
+
+func fieldName(f string) string {
+	if n, ok := fieldNames[f]; ok {
+		return n
+	}
+	return f
+}
+
+func who(id int) string {
+	if id == oracle.Anonymous {
+		return "an anonymous visitor"
+	}
+	return fmt.Sprintf("user #%d", id)
+}
+
+// Sentence says in plain words what one violation is.
+func Sentence(v oracle.Violation) string {
+	switch v.Oracle {
+	case oracle.Writes:
+		return v.Detail
+	case oracle.Session:
+		return fmt.Sprintf("%s asked %s and was handed the session token of user #%d", who(v.Viewer), v.Request, v.Owner)
+	}
+	s := fmt.Sprintf("%s asked %s and received the %s of user #%d", who(v.Viewer), v.Request, fieldName(v.Field), v.Owner)
+	if v.Where != "body" {
+		s += " in " + v.Where
+	}
+	if v.Replica != "" {
+		s += ", served by replica " + v.Replica
+	}
+	if v.Cache == "HIT" {
+		s += " from the edge cache"
+	}
+	return s
+}
+
+// Summary writes the terminal summary: the verdict, then in plain words
+// what leaked, to how many, after how many requests and under which fault.
+func Summary(w io.Writer, r *harness.Record) error {
+	p := &printer{w: w}
+	p.f("crosstalk · %s · target %s · seed %d · defects: %s\n", r.Scenario, r.Target, r.Seed, listOr(r.Defects, "none"))
+	switch {
+	case r.Verdict == harness.VerdictError:
+		p.f("ERROR: %s\n", r.Reason)
+	case r.Violations > 0:
+		p.f("FAIL: %s violations: users received data or sessions that were not theirs.\n", count(r.Violations))
+	case r.Verdict == harness.VerdictFail:
+		p.f("FAIL: no user received another user's data, but %s.\n", r.Reason)
+	default:
+		p.f("PASS: no user received another user's data in %s responses.\n", count(r.Requests))
+	}
+	if r.Violations > 0 {
+		p.f("  %s victims: users whose data reached someone else\n", count(uint64(r.Victims)))
+		p.f("  %s viewers: users who received another user's data\n", count(uint64(r.Viewers)))
+		if f := r.FirstViolation; f != nil {
+			p.f("  first after %s requests (%.1f s into the run)%s\n", count(f.Seq), f.AtS, during(f.Faults))
+			p.f("  for example: %s", Sentence(*f))
+			if f.Value != "" && f.Oracle != oracle.Session {
+				p.f(": %q", f.Value)
+			}
+			p.f("\n")
+		}
+		var parts []string
+		for _, o := range oracle.Oracles {
+			parts = append(parts, fmt.Sprintf("%s %d", o, r.ViolationsByOracle[o]))
+		}
+		p.f("  by oracle: %s\n", strings.Join(parts, " · "))
+	}
+	if r.Incident != "" {
+		if c := Comparison(r); c != "" {
+			p.f("  %s\n", c)
+		}
+	}
+	errPct := 0.0
+	if r.Requests > 0 {
+		errPct = 100 * float64(r.Errors) / float64(r.Requests)
+	}
+	p.f("load        %s requests in %.1f s (%s req/s), errors %s (%.2f%%), logins %s of %s\n",
+		count(r.Requests), r.DurationS, count(uint64(r.ThroughputRPS)), count(r.Errors), errPct,
+		count(r.Logins.Succeeded), count(r.Logins.Attempted))
+	p.f("latency     p50 %s · p90 %s · p99 %s · max %s\n", ms(r.LatencyMS.P50), ms(r.LatencyMS.P90), ms(r.LatencyMS.P99), ms(r.LatencyMS.Max))
+	for _, f := range r.Faults {
+		p.f("fault       %s from %.1f s to %.1f s", f.Name, f.StartS, f.EndS)
+		if f.Error != "" {
+			p.f(" (%s)", f.Error)
+		}
+		p.f("\n")
+	}
+	for _, t := range r.Thresholds {
+		verdict := "ok"
+		if !t.Pass {
+			verdict = "BREACHED"
+		}
+		op := "≤"
+		if t.Name == "login_success" {
+			op = "≥"
+		}
+		p.f("threshold   %s %.4g %s %.4g %s\n", t.Name, t.Value, op, t.Limit, verdict)
+	}
+	if r.Interrupted {
+		p.f("interrupted before the end: the figures cover the part that ran\n")
+	}
+	return p.err
+}
+
+// incidents holds what production saw, for the comparison line.
+var incidents = map[string]string{
+	"caf-2021": "in production ~7,000 files over ~11 hours",
+}
+
+// Comparison compares the run with the incident it reproduces.
+func Comparison(r *harness.Record) string {
+	prod, ok := incidents[r.Incident]
+	if !ok {
+		return ""
+	}
+	if r.Violations == 0 || r.FirstViolationAfterRequests == nil {
+		return fmt.Sprintf("incident %s: %s; here nothing leaked in %s requests", r.Incident, prod, count(r.Requests))
+	}
+	return fmt.Sprintf("incident %s: %s; here caught after %s requests (%.1f s), %s victims by the end",
+		r.Incident, prod, count(*r.FirstViolationAfterRequests), *r.FirstViolationAfterS, count(uint64(r.Victims)))
+}
+
+func during(faults []string) string {
+	if len(faults) == 0 {
+		return ", with no fault active"
+	}
+	return ", while " + strings.Join(faults, " and ") + " was active"
+}
+
+func evidenceText(w io.Writer, r *harness.Record, v oracle.Violation) error {
+	p := &printer{w: w}
+	p.f("oracle      %s\n", v.Oracle)
+	p.f("what        %s\n", Sentence(v))
+	p.f("scenario    %s (seed %d, target %s, defects: %s)\n", r.Scenario, v.Seed, r.Target, listOr(r.Defects, "none"))
+	p.f("when        response #%d, %.3f s into the run\n", v.Seq, v.AtS)
+	p.f("faults      %s\n", listOr(v.Faults, "none"))
+	p.f("viewer      %s\nowner       user #%d\n", who(v.Viewer), v.Owner)
+	p.f("request     %s\nstatus      %d\nreplica     %s\ncache       %s\n", v.Request, v.Status, orDash(v.Replica), orDash(v.Cache))
+	p.f("field       %s\nvalue       %s\nwhere       %s\n", fieldName(v.Field), v.Value, v.Where)
+	if v.Excerpt != "" {
+		p.f("excerpt     (the foreign value between » and «)\n  %s\n", v.Excerpt)
+	}
+	p.f("replay      crosstalk run %s --seed %d --defects %s\n", r.Scenario, v.Seed, listOr(r.Defects, "none"))
+	return p.err
+}
+
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) f(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+func listOr(l []string, none string) string {
+	if len(l) == 0 {
+		return none
+	}
+	return strings.Join(l, ",")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// count formats n with thousands separators.
+func count(n uint64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func ms(v float64) string {
+	if v < 10 {
+		return fmt.Sprintf("%.2f ms", v)
+	}
+	return fmt.Sprintf("%.0f ms", v)
+}

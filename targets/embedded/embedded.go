@@ -1,0 +1,197 @@
+// Package embedded runs the reference portal stack in-process: an edge cache
+// and N replicas on 127.0.0.1 ports, sharing in-memory session and account
+// stores. It is crosstalk's default target and needs no Docker.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/crosstalk-dev/crosstalk/harness"
+	"github.com/crosstalk-dev/crosstalk/harness/population"
+	"github.com/crosstalk-dev/crosstalk/targets/portal"
+)
+
+// Defaults, reused as flag defaults.
+const (
+	DefaultListen   = "127.0.0.1:0"
+	DefaultReplicas = 3
+)
+
+// Stack is the embedded reference stack.
+type Stack struct {
+	listen   string
+	replicas int
+	defects  portal.DefectSet
+
+	accounts *portal.MemAccounts
+	sessions *portal.MemSessions
+	edge     *portal.Edge
+	servers  []*http.Server
+	base     string
+	client   *http.Client
+	wg       sync.WaitGroup
+}
+
+var (
+	_ harness.Target       = (*Stack)(nil)
+	_ harness.EdgeReloader = (*Stack)(nil)
+	_ harness.EdgePurger   = (*Stack)(nil)
+)
+
+// Option configures a Stack.
+type Option func(*Stack)
+
+// WithListen sets the edge's address (a loopback host and a port; port 0
+// picks a free one).
+func WithListen(addr string) Option { return func(s *Stack) { s.listen = addr } }
+
+// WithReplicas sets the number of portal replicas.
+func WithReplicas(n int) Option { return func(s *Stack) { s.replicas = n } }
+
+// WithDefects switches reference-portal defects on.
+func WithDefects(d portal.DefectSet) Option { return func(s *Stack) { s.defects = d } }
+
+// New returns a stack configured by opts; Start brings it up.
+func New(opts ...Option) *Stack {
+	s := &Stack{listen: DefaultListen, replicas: DefaultReplicas}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Name implements harness.Target.
+func (s *Stack) Name() string { return "embedded" }
+
+// Start implements harness.Target.
+func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, error) {
+	host, _, err := net.SplitHostPort(s.listen)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return "", harness.BadInput("--listen %q: want a loopback address and port, such as 127.0.0.1:8080", s.listen)
+	}
+	if s.replicas < 1 {
+		return "", harness.BadInput("replicas: want at least 1, got %d", s.replicas)
+	}
+	// Listen first: a port in use fails before any work.
+	edgeLn, err := net.Listen("tcp", s.listen)
+	if err != nil {
+		return "", fmt.Errorf("edge cannot listen on %s: %w", s.listen, err)
+	}
+	s.accounts = Seed(pop)
+	s.sessions = portal.NewMemSessions()
+	var upstreams []string
+	for i := 0; i < s.replicas; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			edgeLn.Close()
+			return "", fmt.Errorf("replica cannot listen: %w", err)
+		}
+		r := portal.NewReplica("r"+strconv.Itoa(i+1), s.accounts, s.sessions, s.defects)
+		s.serve(ln, r)
+		upstreams = append(upstreams, "http://"+ln.Addr().String())
+	}
+	s.edge = portal.NewEdge(upstreams)
+	s.serve(edgeLn, s.edge)
+	s.base = "http://" + edgeLn.Addr().String()
+	s.client = &http.Client{Timeout: 5 * time.Second}
+	return s.base, nil
+}
+
+func (s *Stack) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
+	s.servers = append(s.servers, srv)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = srv.Serve(ln)
+	}()
+}
+
+// Seed returns an account store holding pop: legacy and migrated accounts
+// with their own password (generation 1), pending ones with the temporary
+// password (generation 0).
+func Seed(pop *population.Population) *portal.MemAccounts {
+	m := portal.NewMemAccounts(pop.Size())
+	for i := 0; i < pop.Size(); i++ {
+		if err := m.Add(AccountOf(pop, i)); err != nil {
+			panic(err) // ids are added in order by construction
+		}
+	}
+	return m
+}
+
+// AccountOf returns user i of pop as the portal stores it.
+func AccountOf(pop *population.Population, i int) portal.Account {
+	u := pop.User(i)
+	state, gen := portal.StateLegacy, 1
+	switch u.State {
+	case population.MigrationPending:
+		state, gen = portal.StatePending, 0
+	case population.Migrated:
+		state = portal.StateMigrated
+	}
+	salt := strconv.FormatUint(pop.Seed()^uint64(i)*0x9e3779b97f4a7c15, 36)
+	return portal.Account{
+		ID: i, NIR: u.NIR, CAF: u.CAF, Number: u.Number, First: u.First, Last: u.Last,
+		Email: u.Email, Phone: u.Phone, Street: u.Street, PostalCode: u.PostalCode, City: u.City,
+		Salary: u.Salary, Family: u.Family, IBAN: u.IBAN, State: state,
+		Salt: salt, PassHash: portal.HashPassword(salt, pop.Password(i, gen)),
+	}
+}
+
+// StoredIBAN implements harness.Target.
+func (s *Stack) StoredIBAN(ctx context.Context, user int) (string, error) {
+	a, err := s.accounts.Get(ctx, user)
+	return a.IBAN, err
+}
+
+// EdgeVariants implements harness.EdgeReloader.
+func (s *Stack) EdgeVariants() []string { return portal.EdgeVariants() }
+
+// ReloadEdge implements harness.EdgeReloader: it reloads the rules, then
+// proves through the edge itself that responses carry the new rules' header.
+func (s *Stack) ReloadEdge(ctx context.Context, rules string) (string, error) {
+	prev, err := s.edge.Reload(rules)
+	if err != nil {
+		return "", err
+	}
+	_, want := s.edge.Rules()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/healthz", nil)
+	if err != nil {
+		return prev, err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return prev, fmt.Errorf("verifying the reload: %w", err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get(portal.EdgeConfigHeader); got != want {
+		return prev, fmt.Errorf("reload did not take effect: edge serves %q, want %q", got, want)
+	}
+	return prev, nil
+}
+
+// PurgeEdge implements harness.EdgePurger.
+func (s *Stack) PurgeEdge(context.Context) error {
+	s.edge.Purge()
+	return nil
+}
+
+// Stop implements harness.Target.
+func (s *Stack) Stop(ctx context.Context) error {
+	var errs []error
+	for _, srv := range s.servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, srv.Close())
+		}
+	}
+	s.wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,158 @@
+package portal
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// MemAccounts is an in-memory AccountStore. Load it with Add before serving.
+type MemAccounts struct {
+	locks    [64]sync.RWMutex // sharded by account id
+	accounts []Account
+	byNIR    map[string]int
+	byBenef  map[string]int
+}
+
+var _ AccountStore = (*MemAccounts)(nil)
+
+// NewMemAccounts returns an empty store sized for n accounts.
+func NewMemAccounts(n int) *MemAccounts {
+	return &MemAccounts{
+		accounts: make([]Account, 0, n),
+		byNIR:    make(map[string]int, n),
+		byBenef:  make(map[string]int, n),
+	}
+}
+
+// Add appends an account; its ID must equal the number of accounts already
+// added. Add is not safe for concurrent use and must precede serving.
+func (m *MemAccounts) Add(a Account) error {
+	if a.ID != len(m.accounts) {
+		return fmt.Errorf("memstore: account id %d added at position %d", a.ID, len(m.accounts))
+	}
+	m.accounts = append(m.accounts, a)
+	m.byNIR[a.NIR] = a.ID
+	m.byBenef[a.CAF+"/"+a.Number] = a.ID
+	return nil
+}
+
+// Get implements AccountStore.
+func (m *MemAccounts) Get(_ context.Context, id int) (Account, error) {
+	if id < 0 || id >= len(m.accounts) {
+		return Account{}, ErrNotFound
+	}
+	l := &m.locks[id%len(m.locks)]
+	l.RLock()
+	defer l.RUnlock()
+	return m.accounts[id], nil
+}
+
+// ByNIR implements AccountStore.
+func (m *MemAccounts) ByNIR(ctx context.Context, nir string) (Account, error) {
+	id, ok := m.byNIR[nir]
+	if !ok {
+		return Account{}, ErrNotFound
+	}
+	return m.Get(ctx, id)
+}
+
+// ByBeneficiary implements AccountStore.
+func (m *MemAccounts) ByBeneficiary(ctx context.Context, caf, number string) (Account, error) {
+	id, ok := m.byBenef[caf+"/"+number]
+	if !ok {
+		return Account{}, ErrNotFound
+	}
+	return m.Get(ctx, id)
+}
+
+func (m *MemAccounts) update(id int, f func(*Account)) error {
+	if id < 0 || id >= len(m.accounts) {
+		return ErrNotFound
+	}
+	l := &m.locks[id%len(m.locks)]
+	l.Lock()
+	defer l.Unlock()
+	f(&m.accounts[id])
+	return nil
+}
+
+// SetPassword implements AccountStore.
+func (m *MemAccounts) SetPassword(_ context.Context, id int, passHash string) error {
+	return m.update(id, func(a *Account) { a.PassHash, a.State = passHash, StateMigrated })
+}
+
+// SetIBAN implements AccountStore.
+func (m *MemAccounts) SetIBAN(_ context.Context, id int, iban string) error {
+	return m.update(id, func(a *Account) { a.IBAN = iban })
+}
+
+// MemSessions is an in-memory SessionStore.
+type MemSessions struct {
+	shards [64]struct {
+		sync.RWMutex
+		m map[string]Session
+	}
+}
+
+var _ SessionStore = (*MemSessions)(nil)
+
+// NewMemSessions returns an empty session store.
+func NewMemSessions() *MemSessions {
+	s := &MemSessions{}
+	for i := range s.shards {
+		s.shards[i].m = make(map[string]Session)
+	}
+	return s
+}
+
+func (s *MemSessions) shard(token string) *struct {
+	sync.RWMutex
+	m map[string]Session
+} {
+	var h uint32 = 2166136261
+	for i := 0; i < len(token); i++ {
+		h = (h ^ uint32(token[i])) * 16777619
+	}
+	return &s.shards[h%uint32(len(s.shards))]
+}
+
+// Get implements SessionStore.
+func (s *MemSessions) Get(_ context.Context, token string) (Session, error) {
+	sh := s.shard(token)
+	sh.RLock()
+	defer sh.RUnlock()
+	v, ok := sh.m[token]
+	if !ok {
+		return Session{}, ErrNotFound
+	}
+	return v, nil
+}
+
+// Put implements SessionStore.
+func (s *MemSessions) Put(_ context.Context, token string, v Session) error {
+	sh := s.shard(token)
+	sh.Lock()
+	defer sh.Unlock()
+	sh.m[token] = v
+	return nil
+}
+
+// Delete implements SessionStore.
+func (s *MemSessions) Delete(_ context.Context, token string) error {
+	sh := s.shard(token)
+	sh.Lock()
+	defer sh.Unlock()
+	delete(sh.m, token)
+	return nil
+}
+
+// Flush removes every session (a session-store restart without persistence).
+func (s *MemSessions) Flush() {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.Lock()
+		sh.m = make(map[string]Session)
+		sh.Unlock()
+	}
+}

@@ -1,0 +1,93 @@
+// Package portal is the reference portal crosstalk tests itself against: a
+// small family-allowance portal with legacy login (beneficiary number),
+// identifier-migration login (NIR and a temporary password, then a forced
+// password change), a dossier page and API with personal data, bank-detail
+// change and logout, served by N replicas behind an edge cache whose rules
+// can be reloaded at run time.
+//
+// Correctly configured it is safe: private pages carry
+// "Cache-Control: private, no-store", the edge honours it, sessions are
+// unguessable. Latent defects, each reproducing one real incident class, are
+// switched on by name (see Defects).
+package portal
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+)
+
+// State is an account's position in the identifier migration.
+type State string
+
+// Account states.
+const (
+	StateLegacy   State = "legacy"            // logs in with the beneficiary number
+	StatePending  State = "migration-pending" // NIR + temporary password, must change it
+	StateMigrated State = "migrated"          // NIR + own password
+)
+
+// Account is one beneficiary's file as the portal stores it.
+type Account struct {
+	ID         int
+	NIR        string
+	CAF        string
+	Number     string
+	First      string
+	Last       string
+	Email      string
+	Phone      string
+	Street     string
+	PostalCode string
+	City       string
+	Salary     int
+	Family     string
+	IBAN       string
+	State      State
+	Salt       string
+	PassHash   string
+}
+
+// ErrNotFound is returned by stores for a missing account or session.
+var ErrNotFound = errors.New("not found")
+
+// AccountStore holds beneficiaries' files. Implementations are safe for
+// concurrent use.
+type AccountStore interface {
+	Get(ctx context.Context, id int) (Account, error)
+	ByNIR(ctx context.Context, nir string) (Account, error)
+	ByBeneficiary(ctx context.Context, caf, number string) (Account, error)
+	// SetPassword stores a new password hash and marks the account migrated.
+	SetPassword(ctx context.Context, id int, passHash string) error
+	SetIBAN(ctx context.Context, id int, iban string) error
+}
+
+// Session is what the session store keeps for one login.
+type Session struct {
+	Account    int  `json:"a"`
+	MustChange bool `json:"c,omitempty"` // temporary password still in use
+	Migration  bool `json:"m,omitempty"` // opened through the identifier-migration login
+}
+
+// SessionStore maps session tokens to sessions. Implementations are safe
+// for concurrent use.
+type SessionStore interface {
+	Get(ctx context.Context, token string) (Session, error)
+	Put(ctx context.Context, token string, s Session) error
+	Delete(ctx context.Context, token string) error
+}
+
+// HashPassword returns the stored form of a password. The reference portal
+// uses salted SHA-256, not bcrypt: a deliberately slow hash would make the
+// harness measure the hash instead of the routing it is there to test.
+func HashPassword(salt, password string) string {
+	h := sha256.Sum256([]byte(salt + "\x00" + password))
+	return hex.EncodeToString(h[:])
+}
+
+// CheckPassword reports whether password matches the account's hash.
+func CheckPassword(a Account, password string) bool {
+	return subtle.ConstantTimeCompare([]byte(HashPassword(a.Salt, password)), []byte(a.PassHash)) == 1
+}

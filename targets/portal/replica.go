@@ -1,0 +1,291 @@
+package portal
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// SessionCookie is the name of the portal's session cookie.
+const SessionCookie = "sid"
+
+// ReplicaHeader names the replica that served a response.
+const ReplicaHeader = "X-Replica"
+
+// Replica is one portal application server. It is an http.Handler, safe for
+// concurrent use.
+type Replica struct {
+	name     string
+	accounts AccountStore
+	sessions SessionStore
+	defects  DefectSet
+	mux      *http.ServeMux
+}
+
+// NewReplica returns replica name serving from the given stores.
+func NewReplica(name string, accounts AccountStore, sessions SessionStore, defects DefectSet) *Replica {
+	r := &Replica{name: name, accounts: accounts, sessions: sessions, defects: defects, mux: http.NewServeMux()}
+	r.mux.HandleFunc("GET /{$}", r.home)
+	r.mux.HandleFunc("GET /login", r.loginPage)
+	r.mux.HandleFunc("POST /login", r.loginLegacy)
+	r.mux.HandleFunc("POST /login/nir", r.loginNIR)
+	r.mux.HandleFunc("GET /password", r.passwordPage)
+	r.mux.HandleFunc("POST /password", r.passwordChange)
+	r.mux.HandleFunc("GET /dossier", r.dossier)
+	r.mux.HandleFunc("GET /api/dossier", r.dossierAPI)
+	r.mux.HandleFunc("POST /bank", r.bank)
+	r.mux.HandleFunc("POST /logout", r.logout)
+	r.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return r
+}
+
+// Name returns the replica's name.
+func (r *Replica) Name() string { return r.name }
+
+func (r *Replica) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	w.Header().Set(ReplicaHeader, r.name)
+	r.mux.ServeHTTP(w, req)
+}
+
+func (r *Replica) home(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	render(w, http.StatusOK, homePage, nil)
+}
+
+func (r *Replica) loginPage(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	render(w, http.StatusOK, loginPage, nil)
+}
+
+func (r *Replica) loginLegacy(w http.ResponseWriter, req *http.Request) {
+	a, err := r.accounts.ByBeneficiary(req.Context(), req.PostFormValue("caf"), req.PostFormValue("number"))
+	if r.failed(w, err) {
+		return
+	}
+	if err != nil || a.State != StateLegacy || !CheckPassword(a, req.PostFormValue("password")) {
+		r.denied(w)
+		return
+	}
+	r.startSession(w, req, Session{Account: a.ID}, "/dossier")
+}
+
+func (r *Replica) loginNIR(w http.ResponseWriter, req *http.Request) {
+	nir := strings.ReplaceAll(req.PostFormValue("nir"), " ", "")
+	a, err := r.accounts.ByNIR(req.Context(), nir)
+	if r.failed(w, err) {
+		return
+	}
+	if err != nil || a.State == StateLegacy || !CheckPassword(a, req.PostFormValue("password")) {
+		r.denied(w)
+		return
+	}
+	if a.State == StatePending {
+		r.startSession(w, req, Session{Account: a.ID, MustChange: true, Migration: true}, "/password")
+		return
+	}
+	r.startSession(w, req, Session{Account: a.ID}, "/dossier")
+}
+
+func (r *Replica) startSession(w http.ResponseWriter, req *http.Request, s Session, next string) {
+	token := newToken()
+	if err := r.sessions.Put(req.Context(), token, s); r.failed(w, err) {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	w.Header().Set("Cache-Control", "private, no-store")
+	http.Redirect(w, req, next, http.StatusSeeOther)
+}
+
+func newToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// session returns the caller's session and account. It writes the response
+// and returns ok=false when there is none, or when the temporary password
+// must be changed first.
+func (r *Replica) session(w http.ResponseWriter, req *http.Request, api, allowMustChange bool) (string, Session, Account, bool) {
+	c, err := req.Cookie(SessionCookie)
+	if err != nil || c.Value == "" {
+		r.anonymous(w, req, api)
+		return "", Session{}, Account{}, false
+	}
+	s, err := r.sessions.Get(req.Context(), c.Value)
+	if errors.Is(err, ErrNotFound) {
+		r.anonymous(w, req, api)
+		return "", Session{}, Account{}, false
+	}
+	if r.failed(w, err) {
+		return "", Session{}, Account{}, false
+	}
+	if s.MustChange && !allowMustChange {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, req, "/password", http.StatusSeeOther)
+		return "", Session{}, Account{}, false
+	}
+	a, err := r.accounts.Get(req.Context(), s.Account)
+	if err != nil {
+		r.failed(w, err)
+		return "", Session{}, Account{}, false
+	}
+	return c.Value, s, a, true
+}
+
+func (r *Replica) anonymous(w http.ResponseWriter, req *http.Request, api bool) {
+	w.Header().Set("Cache-Control", "no-store")
+	if api {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "authentication required"})
+		return
+	}
+	http.Redirect(w, req, "/login", http.StatusSeeOther)
+}
+
+func (r *Replica) passwordPage(w http.ResponseWriter, req *http.Request) {
+	_, s, a, ok := r.session(w, req, false, true)
+	if !ok {
+		return
+	}
+	r.privateHeaders(w.Header(), s)
+	render(w, http.StatusOK, passwordPage, a)
+}
+
+func (r *Replica) passwordChange(w http.ResponseWriter, req *http.Request) {
+	token, s, a, ok := r.session(w, req, false, true)
+	if !ok {
+		return
+	}
+	pw := req.PostFormValue("new_password")
+	if len(pw) < 8 {
+		w.Header().Set("Cache-Control", "no-store")
+		render(w, http.StatusBadRequest, errorPage, "Le mot de passe doit contenir au moins 8 caracteres.")
+		return
+	}
+	if err := r.accounts.SetPassword(req.Context(), a.ID, HashPassword(a.Salt, pw)); r.failed(w, err) {
+		return
+	}
+	s.MustChange = false
+	if err := r.sessions.Put(req.Context(), token, s); r.failed(w, err) {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, req, "/dossier", http.StatusSeeOther)
+}
+
+func (r *Replica) dossier(w http.ResponseWriter, req *http.Request) {
+	_, s, a, ok := r.session(w, req, false, false)
+	if !ok {
+		return
+	}
+	r.privateHeaders(w.Header(), s)
+	render(w, http.StatusOK, dossierPage, newDossierView(a))
+}
+
+func (r *Replica) dossierAPI(w http.ResponseWriter, req *http.Request) {
+	_, s, a, ok := r.session(w, req, true, false)
+	if !ok {
+		return
+	}
+	r.privateHeaders(w.Header(), s)
+	writeJSON(w, http.StatusOK, dossierJSON{
+		Name: a.First + " " + a.Last, NIR: a.NIR, CAF: a.CAF, Number: a.Number, Email: a.Email,
+		Phone: a.Phone, Address: a.Street + ", " + a.PostalCode + " " + a.City, Salary: a.Salary,
+		Family: a.Family, IBAN: a.IBAN, State: string(a.State),
+	})
+}
+
+type dossierJSON struct {
+	Name    string `json:"name"`
+	NIR     string `json:"nir"`
+	CAF     string `json:"caf"`
+	Number  string `json:"beneficiary_number"`
+	Email   string `json:"email"`
+	Phone   string `json:"phone"`
+	Address string `json:"address"`
+	Salary  int    `json:"salary"`
+	Family  string `json:"family"`
+	IBAN    string `json:"iban"`
+	State   string `json:"state"`
+}
+
+func (r *Replica) bank(w http.ResponseWriter, req *http.Request) {
+	_, _, a, ok := r.session(w, req, false, false)
+	if !ok {
+		return
+	}
+	iban := strings.ToUpper(strings.ReplaceAll(req.PostFormValue("iban"), " ", ""))
+	if !ValidIBAN(iban) {
+		w.Header().Set("Cache-Control", "no-store")
+		render(w, http.StatusBadRequest, errorPage, "IBAN invalide.")
+		return
+	}
+	if err := r.accounts.SetIBAN(req.Context(), a.ID, iban); r.failed(w, err) {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, req, "/dossier", http.StatusSeeOther)
+}
+
+func (r *Replica) logout(w http.ResponseWriter, req *http.Request) {
+	if c, err := req.Cookie(SessionCookie); err == nil {
+		if err := r.sessions.Delete(req.Context(), c.Value); r.failed(w, err) {
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1})
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, req, "/", http.StatusSeeOther)
+}
+
+func (r *Replica) denied(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	render(w, http.StatusUnauthorized, errorPage, "Identifiant ou mot de passe incorrect.")
+}
+
+// failed answers 503 with a page that carries no user data when a store
+// fails (fail closed), and reports whether it did. ErrNotFound is not a
+// failure.
+func (r *Replica) failed(w http.ResponseWriter, err error) bool {
+	if err == nil || errors.Is(err, ErrNotFound) {
+		return false
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if errors.Is(err, context.Canceled) {
+		return true
+	}
+	render(w, http.StatusServiceUnavailable, errorPage, "Service momentanement indisponible.")
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ValidIBAN reports whether s (upper case, no spaces) has valid ISO 13616
+// check digits.
+func ValidIBAN(s string) bool {
+	if len(s) < 15 || len(s) > 34 {
+		return false
+	}
+	r := 0
+	for _, c := range s[4:] + s[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = (r*10 + int(c-'0')) % 97
+		case c >= 'A' && c <= 'Z':
+			r = (r*100 + int(c-'A'+10)) % 97
+		default:
+			return false
+		}
+	}
+	return r == 1
+}
