@@ -26,6 +26,7 @@ type vegetaTarget = vegeta.Target
 // parallel; the shared parts are atomics, sharded maps and channels.
 type engine struct {
 	pop        *population.Population
+	journey    journey
 	scanner    *oracle.Scanner
 	rec        *oracle.Recorder
 	next       http.RoundTripper
@@ -56,6 +57,7 @@ func newEngine(pop *population.Population) *engine {
 	n := pop.Size()
 	e := &engine{
 		pop:      pop,
+		journey:  portalJourney{},
 		scanner:  oracle.NewScanner(pop),
 		users:    make([]user, n),
 		inFlight: make(chan int32, n),
@@ -87,17 +89,17 @@ func (e *engine) target(t *vegeta.Target) error {
 	// (the surge of first logins); then users starting another journey.
 	select {
 	case i := <-e.inFlight:
-		e.request(t, int(i))
+		e.journey.request(e, t, int(i))
 		return nil
 	default:
 	}
 	if f := e.fresh.Add(1) - 1; f < int64(len(e.users)) {
-		e.request(t, int(f))
+		e.journey.request(e, t, int(f))
 		return nil
 	}
 	select {
 	case i := <-e.idle:
-		e.request(t, int(i))
+		e.journey.request(e, t, int(i))
 	default:
 		e.probe(t, n) // every user is busy: probe instead of idling
 	}
@@ -116,7 +118,7 @@ func (e *engine) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	k := kindProbe
 	if uid >= 0 {
-		k = e.users[uid].kind()
+		k = e.journey.kind(&e.users[uid])
 	}
 
 	start := time.Now()
@@ -169,7 +171,7 @@ func (e *engine) observe(uid int, k kind, req *http.Request, resp *http.Response
 		token = e.check(seq, at, uid, k, req, resp, body)
 	}
 	if uid >= 0 {
-		e.advance(uid, k, resp, token)
+		e.journey.advance(e, uid, resp, token)
 	}
 	failed := err != nil || status >= 500
 	e.stats.observe(k, at, lat, failed)

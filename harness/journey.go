@@ -67,7 +67,25 @@ type user struct {
 	cycle      uint32
 }
 
-func (u *user) kind() kind {
+// journey is a protocol the synthetic users follow: it builds each user's
+// next request and moves the user on after the response. Implementations run
+// on vegeta's workers, one user at a time each.
+type journey interface {
+	// kind says what user u's next request does.
+	kind(u *user) kind
+	// request fills t with user i's next request.
+	request(e *engine, t *vegetaTarget, i int)
+	// advance moves user i on after its response (nil when the request
+	// failed) and hands it to e.inFlight or e.idle.
+	advance(e *engine, i int, resp *http.Response, token string)
+}
+
+// portalJourney is the reference portal's protocol: legacy or identifier-
+// migration login, forced password change, dossier page and API, bank-detail
+// change, logout.
+type portalJourney struct{}
+
+func (portalJourney) kind(u *user) kind {
 	if u.step == stepLogin {
 		if u.state == population.Legacy {
 			return kindLoginLegacy
@@ -85,14 +103,20 @@ const (
 	attrHeader = "X-Crosstalk-User"
 )
 
-// request fills t with user i's next request.
-func (e *engine) request(t *vegetaTarget, i int) {
-	u := &e.users[i]
-	t.Header = make(http.Header, 3)
-	t.Header[attrHeader] = []string{strconv.Itoa(i)}
-	if u.token != "" {
-		t.Header["Cookie"] = []string{e.cookie + "=" + u.token}
+// userHeader returns the headers of user i's request: its attribution and
+// its session cookie.
+func (e *engine) userHeader(i int) http.Header {
+	h := make(http.Header, 3)
+	h[attrHeader] = []string{strconv.Itoa(i)}
+	if tok := e.users[i].token; tok != "" {
+		h["Cookie"] = []string{e.cookie + "=" + tok}
 	}
+	return h
+}
+
+func (portalJourney) request(e *engine, t *vegetaTarget, i int) {
+	u := &e.users[i]
+	t.Header = e.userHeader(i)
 	switch u.step {
 	case stepLogin:
 		v := url.Values{"password": {e.pop.Password(i, int(u.pwGen))}}
@@ -130,9 +154,7 @@ func (e *engine) post(t *vegetaTarget, path string, v url.Values) {
 	t.Header["Content-Type"] = []string{formType}
 }
 
-// advance moves user i on after the response to its current step and hands
-// it to the queue it belongs in. resp is nil when the request failed.
-func (e *engine) advance(i int, k kind, resp *http.Response, token string) {
+func (portalJourney) advance(e *engine, i int, resp *http.Response, token string) {
 	u := &e.users[i]
 	status := 0
 	if resp != nil {
@@ -207,6 +229,19 @@ func (e *engine) advance(i int, k kind, resp *http.Response, token string) {
 	u.step = next
 	e.inFlight <- int32(i)
 }
+
+// pageJourney has every user fetch one page again and again with its own
+// session cookie: the trivial load the benchmarks compare with raw vegeta.
+type pageJourney struct{ path string }
+
+func (pageJourney) kind(*user) kind { return kindDossier }
+
+func (j pageJourney) request(e *engine, t *vegetaTarget, i int) {
+	t.Header = e.userHeader(i)
+	e.get(t, j.path)
+}
+
+func (pageJourney) advance(e *engine, i int, _ *http.Response, _ string) { e.idle <- int32(i) }
 
 func (e *engine) plansBankChange(i int, cycle uint32) bool {
 	if e.bankChange <= 0 {

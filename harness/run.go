@@ -148,11 +148,7 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 	if maxWorkers == 0 {
 		maxWorkers = DefaultMaxWorkers
 	}
-	client := &http.Client{Transport: e, Timeout: timeout}
-	// vegeta.Client replaces the whole client: options that change it
-	// (Redirects, Timeout) must come after.
-	atk := vegeta.NewAttacker(vegeta.Client(client), vegeta.Redirects(vegeta.NoFollow),
-		vegeta.Timeout(timeout), vegeta.Workers(64), vegeta.MaxWorkers(maxWorkers))
+	atk := e.attacker(timeout, 64, maxWorkers)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -252,6 +248,15 @@ drain:
 		}
 	}
 	return rec, nil
+}
+
+// attacker returns a vegeta attacker whose client sends through the engine.
+func (e *engine) attacker(timeout time.Duration, workers, maxWorkers uint64) *vegeta.Attacker {
+	client := &http.Client{Transport: e, Timeout: timeout}
+	// vegeta.Client replaces the whole client: options that change it
+	// (Redirects, Timeout) must come after.
+	return vegeta.NewAttacker(vegeta.Client(client), vegeta.Redirects(vegeta.NoFollow),
+		vegeta.Timeout(timeout), vegeta.Workers(workers), vegeta.MaxWorkers(maxWorkers))
 }
 
 // preflight checks that the target answers at all before the load starts.

@@ -1,0 +1,258 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+	"github.com/crosstalk-dev/crosstalk/harness/population"
+)
+
+func TestProfilePacer(t *testing.T) {
+	d := 10 * time.Second
+	cases := []struct {
+		name    string
+		profile RateProfile
+		want    float64 // requests over the run
+	}{
+		{"constant", RateProfile{Profile: "constant", Rate: 100}, 1000},
+		{"ramp", RateProfile{Profile: "ramp", From: 0, To: 200}, 1000},
+		{"spike", RateProfile{Profile: "spike", Base: 50, Peak: 450, At: When{Frac: 0.2, Set: true}, For: When{Abs: 2 * time.Second, Set: true}}, 50*8 + 450*2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProfilePacer(tc.profile, d, 0)
+			assert.InDelta(t, tc.want, p.hits(d), 0.001)
+			// Replaying the pacer's waits sends the expected count.
+			var elapsed time.Duration
+			var hits uint64
+			for elapsed < d {
+				wait, stop := p.Pace(elapsed, hits)
+				require.False(t, stop)
+				elapsed += wait
+				if elapsed < d {
+					hits++
+				}
+			}
+			assert.InDelta(t, tc.want, float64(hits), 2)
+		})
+	}
+	p := newProfilePacer(RateProfile{Profile: "constant", Rate: 100}, d, 50)
+	_, stop := p.Pace(time.Second, 50)
+	assert.True(t, stop, "the pacer stops at the request bound")
+	assert.Equal(t, 450.0, RateProfile{Profile: "spike", Base: 50, Peak: 450}.Max())
+	scaled := RateProfile{Profile: "spike", Base: 50, Peak: 500}.Scaled(1000)
+	assert.Equal(t, 100.0, scaled.Base)
+	assert.Equal(t, 1000.0, scaled.Peak)
+}
+
+func TestWhen(t *testing.T) {
+	var w When
+	require.NoError(t, w.UnmarshalText([]byte("25%")))
+	assert.Equal(t, 5*time.Second, w.Resolve(20*time.Second))
+	assert.Equal(t, "25%", w.String())
+	require.NoError(t, w.UnmarshalText([]byte("3s")))
+	assert.Equal(t, 3*time.Second, w.Resolve(time.Hour))
+	for _, bad := range []string{"", "120%", "-1s", "soon", "%"} {
+		var we *WhenError
+		assert.ErrorAs(t, w.UnmarshalText([]byte(bad)), &we, bad)
+	}
+}
+
+func testEngine(t *testing.T, size int) *engine {
+	t.Helper()
+	pop, err := population.New(5, size, population.DefaultMix)
+	require.NoError(t, err)
+	e := newEngine(pop)
+	e.rec = oracle.NewRecorder(size, nil, 10)
+	e.stats = newStats()
+	e.start = time.Now()
+	return e
+}
+
+func response(status int, header http.Header) *http.Response {
+	if header == nil {
+		header = http.Header{}
+	}
+	return &http.Response{StatusCode: status, Header: header}
+}
+
+func TestSessionOracle(t *testing.T) {
+	e := testEngine(t, 100)
+	req, _ := http.NewRequest("POST", "http://127.0.0.1/login/nir", nil)
+	login := func(uid int, token string) string {
+		h := http.Header{"Set-Cookie": {"sid=" + token + "; Path=/; HttpOnly"}}
+		return e.check(1, 0, uid, kindLoginNIR, req, response(303, h), nil)
+	}
+	assert.Equal(t, "tok-a", login(1, "tok-a"))
+	assert.Equal(t, "tok-b", login(2, "tok-b"))
+	assert.Zero(t, e.rec.Total(), "distinct tokens for distinct users are fine")
+	assert.Empty(t, login(3, "tok-a"), "another user's token is never adopted")
+	sum, err := e.rec.Close()
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), sum.ByOracle[oracle.Session])
+	assert.Equal(t, 3, sum.First.Viewer)
+	assert.Equal(t, 1, sum.First.Owner)
+}
+
+func TestIsolationAndFailClosed(t *testing.T) {
+	e := testEngine(t, 100)
+	req, _ := http.NewRequest("GET", "http://127.0.0.1/dossier", nil)
+	own := e.pop.User(7)
+	other := e.pop.User(8)
+	body := []byte("<p>" + own.NIR + " " + own.IBAN + "</p>")
+	e.check(1, 0, 7, kindDossier, req, response(200, nil), body)
+	assert.Zero(t, e.rec.Total(), "a user's own data is no violation")
+
+	body = []byte("<p>" + other.NIR + " " + other.IBAN + " " + other.Email + "</p>")
+	e.check(2, 0, 7, kindDossier, req, response(200, nil), body)
+	e.check(3, 0, oracle.Anonymous, kindProbe, req, response(200, nil), body)
+	e.check(4, 0, 9, kindDossier, req, response(503, http.Header{"Location": {"/x?m=" + url.QueryEscape(other.Email)}}), nil)
+	sum, err := e.rec.Close()
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), sum.ByOracle[oracle.Isolation], "three fields of one owner in one response are one violation")
+	assert.Equal(t, uint64(2), sum.ByOracle[oracle.FailClosed], "anonymous and error responses are fail-closed violations")
+	assert.Equal(t, 1, sum.Victims)
+	assert.Equal(t, 2, sum.Viewers)
+	assert.Contains(t, sum.First.Detail, "nir, iban, email")
+	assert.Contains(t, sum.First.Excerpt, "»"+other.NIR+"«")
+	assert.Equal(t, "header Location", sum.Examples[2].Where)
+}
+
+// fakeTarget stores IBANs in a map: enough for the writes audit.
+type fakeTarget struct {
+	ibans map[int]string
+	mu    sync.Mutex
+	log   []string
+	fail  bool
+}
+
+func (f *fakeTarget) Name() string { return "fake" }
+func (f *fakeTarget) Start(context.Context, *population.Population) (string, error) {
+	return "http://127.0.0.1:1", nil
+}
+func (f *fakeTarget) StoredIBAN(_ context.Context, i int) (string, error) { return f.ibans[i], nil }
+func (f *fakeTarget) Stop(context.Context) error                          { return nil }
+func (f *fakeTarget) EdgeVariants() []string                              { return []string{"a", "b"} }
+func (f *fakeTarget) ReloadEdge(_ context.Context, rules string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return "", errors.New("reload refused")
+	}
+	f.log = append(f.log, rules)
+	return "a", nil
+}
+
+func TestWritesOracle(t *testing.T) {
+	e := testEngine(t, 100)
+	tgt := &fakeTarget{ibans: map[int]string{}}
+	touch := func(i, gen int, stored string) {
+		e.users[i].touched, e.users[i].ibanGen = true, uint16(gen)
+		tgt.ibans[i] = stored
+	}
+	touch(1, 2, e.pop.IBAN(1, 2)) // as written
+	touch(2, 1, e.pop.IBAN(3, 4)) // user 3's write landed in user 2's account
+	touch(4, 3, e.pop.IBAN(4, 1)) // a lost write
+	e.users[5].touched, e.users[5].ibanGen, e.users[5].ibanAlt, e.users[5].ibanUnsure = true, 1, 2, true
+	tgt.ibans[5] = e.pop.IBAN(5, 2) // a timed-out write that landed: accepted
+
+	n, err := auditWrites(context.Background(), e, tgt)
+	require.NoError(t, err)
+	assert.Equal(t, 4, n)
+	sum, err := e.rec.Close()
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), sum.ByOracle[oracle.Writes])
+	misdirected := sum.Examples[0]
+	assert.Equal(t, 2, misdirected.Owner)
+	assert.Equal(t, 3, misdirected.Viewer)
+	assert.Contains(t, misdirected.Detail, "holds the IBAN that user 3 wrote")
+	assert.Contains(t, sum.Examples[1].Detail, "generation 1, but the user last wrote generation 3")
+}
+
+func TestNemesisAppliesAndHealsOnSchedule(t *testing.T) {
+	tgt := &fakeTarget{}
+	f, err := NewFault("edge-reload")
+	require.NoError(t, err)
+	f.(*edgeReload).Rules = "b"
+	require.NoError(t, f.Check(tgt))
+	plan := []FaultSpec{{Type: "edge-reload", At: When{Abs: 20 * time.Millisecond, Set: true}, For: When{Abs: 30 * time.Millisecond, Set: true}, Fault: f}}
+	n := newNemesis(tgt, plan, time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	start := time.Now()
+	go func() { done <- n.run(ctx, start, func(error) {}) }()
+	require.Eventually(t, func() bool { return len(n.activeFaults()) == 1 }, time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return len(n.activeFaults()) == 0 }, time.Second, time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	assert.Equal(t, []string{"b", "a"}, tgt.log, "applied, then healed back to the previous rules")
+	ev := n.timeline()
+	require.Len(t, ev, 1)
+	assert.Greater(t, ev[0].EndS, ev[0].StartS)
+
+	// A fault that cannot be applied stops the run with a target error.
+	tgt.fail = true
+	n = newNemesis(tgt, plan, time.Second)
+	var stopped error
+	err = n.run(context.Background(), time.Now(), func(e error) { stopped = e })
+	assert.Equal(t, ClassTarget, ClassOf(err))
+	assert.ErrorContains(t, stopped, "could not be applied")
+
+	// Cancelling the run heals what is applied.
+	tgt.fail, tgt.log = false, nil
+	plan[0].For = When{Abs: time.Hour, Set: true}
+	n = newNemesis(tgt, plan, 2*time.Hour)
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { done <- n.run(ctx, time.Now(), func(error) {}) }()
+	require.Eventually(t, func() bool { return len(n.activeFaults()) == 1 }, time.Second, time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	assert.Equal(t, []string{"b", "a"}, tgt.log)
+}
+
+func TestFaultRegistry(t *testing.T) {
+	_, err := NewFault("nope")
+	assert.ErrorContains(t, err, `unknown fault "nope" (known: edge-purge, edge-reload`)
+	f, err := NewFault("edge-reload")
+	require.NoError(t, err)
+	f.(*edgeReload).Rules = "zzz"
+	assert.ErrorContains(t, f.Check(&fakeTarget{}), `unknown rules "zzz" (known: a, b)`)
+	p, _ := NewFault("edge-purge")
+	err = p.Check(&fakeTarget{})
+	assert.ErrorContains(t, err, "edge-purge is not supported by target fake")
+	assert.Equal(t, ClassBadInput, ClassOf(err))
+}
+
+func TestCheckTargetRefusesNonLoopback(t *testing.T) {
+	assert.NoError(t, CheckTarget("http://127.0.0.1:8080", nil))
+	assert.NoError(t, CheckTarget("http://[::1]:8080", nil))
+	assert.NoError(t, CheckTarget("http://localhost:8080", nil))
+	for _, u := range []string{"http://10.0.0.1:80", "http://192.168.1.1", "https://8.8.8.8", "ftp://127.0.0.1", "nonsense"} {
+		err := CheckTarget(u, nil)
+		assert.Error(t, err, u)
+		assert.Equal(t, ClassBadInput, ClassOf(err), u)
+	}
+	assert.NoError(t, CheckTarget("http://10.0.0.1:80", []string{"10.0.0.1"}), "an explicitly allowed host")
+
+	// The dialer refuses too, whatever the caller asked for.
+	tr := newSafeTransport(nil)
+	req, _ := http.NewRequest("GET", "http://10.255.255.1:9/", nil)
+	_, err := tr.RoundTrip(req)
+	assert.ErrorContains(t, err, "not a loopback address")
+}
+
+func TestCookieValue(t *testing.T) {
+	assert.Equal(t, "abc", cookieValue("sid=abc; Path=/", "sid"))
+	assert.Equal(t, "", cookieValue("sid=; Max-Age=0", "sid"))
+	assert.Equal(t, "", cookieValue("sidx=abc", "sid"))
+	assert.Equal(t, "", cookieValue("lang=fr", "sid"))
+}

@@ -1,0 +1,130 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crosstalk-dev/crosstalk/harness"
+	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func ptr[T any](v T) *T { return &v }
+
+// failedRecord is a seeded record of a run that caught a leak.
+func failedRecord() *harness.Record {
+	v := oracle.Violation{
+		Oracle: oracle.Isolation, Seq: 681, AtS: 2.31, Viewer: 108, Owner: 107, Field: "nir",
+		Value: "1 55 08 57 026 714 73", Where: "body", Request: "GET /dossier", Status: 200,
+		Replica: "r2", Cache: "HIT", Excerpt: "<dd>»1 55 08 57 026 714 73«</dd>",
+		Faults: []string{"edge-reload(rules=cache-dynamic)"}, Seed: 20211010,
+	}
+	w := oracle.Violation{Oracle: oracle.Writes, Seq: 0, Viewer: 3, Owner: 2, Field: "iban",
+		Value: "FR7630004000031234567890143", Where: "stored account", Request: "audit",
+		Detail: "user 2's account holds the IBAN that user 3 wrote (generation 4)", Faults: []string{}, Seed: 20211010}
+	return &harness.Record{
+		Verdict: harness.VerdictFail, Reason: "3716 responses broke isolation", Scenario: "caf-2021",
+		Description: "mass first logins", Incident: "caf-2021", Seed: 20211010, Target: "embedded",
+		Defects: []string{"migration-cache-headers"}, Users: 20000,
+		StartedAt: time.Date(2021, 10, 10, 21, 0, 0, 0, time.UTC),
+		Requests:  11250, DurationS: 15, ThroughputRPS: 750,
+		LatencyMS: harness.Latency{P50: 0.26, P90: 0.48, P99: 0.98, Max: 11.2},
+		Logins:    harness.Logins{Attempted: 1811, Succeeded: 1811},
+		Violations: 3716, ViolationsByOracle: map[string]uint64{"isolation": 3635, "session": 0, "writes": 1, "fail-closed": 80},
+		Victims: 19, Viewers: 1593, FirstViolationAfterRequests: ptr(uint64(681)), FirstViolationAfterS: ptr(2.31),
+		FirstViolation: &v, Examples: []oracle.Violation{v, w},
+		Faults:     []harness.FaultEvent{{Name: "edge-reload(rules=cache-dynamic)", Type: "edge-reload", StartS: 2.25, EndS: 12.75}},
+		Thresholds: []harness.ThresholdResult{{Name: "p99_ms", Limit: 1500, Value: 0.98, Pass: true}, {Name: "login_success", Limit: 0.98, Value: 1, Pass: true}},
+		Steps:      []harness.StepStats{{Step: "dossier", Requests: 2000, LatencyMS: harness.Latency{P50: 0.3, P90: 0.5, P99: 1, Max: 4}}},
+		Timeline:   []harness.TimelinePoint{{T: 0, Requests: 300}, {T: 1, Requests: 300}, {T: 2, Requests: 1200, Errors: 3}},
+	}
+}
+
+func passedRecord() *harness.Record {
+	r := failedRecord()
+	r.Verdict, r.Reason, r.Defects = harness.VerdictPass, "", nil
+	r.Violations, r.Victims, r.Viewers = 0, 0, 0
+	r.ViolationsByOracle = map[string]uint64{"isolation": 0, "session": 0, "writes": 0, "fail-closed": 0}
+	r.FirstViolation, r.FirstViolationAfterRequests, r.FirstViolationAfterS, r.Examples = nil, nil, nil, nil
+	return r
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.WriteFile(path, got, 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test ./reports -update to create %s", path)
+	assert.Equal(t, string(want), string(got), "%s differs; run go test ./reports -update if the change is intended", path)
+}
+
+func TestGolden(t *testing.T) {
+	for _, rec := range []struct {
+		name string
+		r    *harness.Record
+	}{{"fail", failedRecord()}, {"pass", passedRecord()}} {
+		for _, f := range Files {
+			t.Run(rec.name+"/"+f.Name, func(t *testing.T) {
+				var b bytes.Buffer
+				require.NoError(t, f.Render(&b, rec.r))
+				golden(t, rec.name+"."+f.Name, b.Bytes())
+			})
+		}
+	}
+}
+
+func TestSummarySaysWhatLeaked(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, Summary(&b, failedRecord()))
+	s := b.String()
+	for _, want := range []string{
+		"FAIL: 3,716 violations",
+		"19 victims", "1,593 viewers",
+		"first after 681 requests (2.3 s into the run), while edge-reload(rules=cache-dynamic) was active",
+		"user #108 asked GET /dossier and received the NIR of user #107, served by replica r2 from the edge cache",
+		"in production ~7,000 files over ~11 hours; here caught after 681 requests",
+	} {
+		assert.Contains(t, s, want)
+	}
+	b.Reset()
+	require.NoError(t, Summary(&b, passedRecord()))
+	assert.Contains(t, b.String(), "PASS: no user received another user's data in 11,250 responses")
+}
+
+func TestWriteAll(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, WriteAll(dir, failedRecord()))
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	require.NoError(t, err)
+	var r map[string]any
+	require.NoError(t, json.Unmarshal(b, &r))
+	assert.Equal(t, "fail", r["verdict"])
+	ev, err := os.ReadFile(filepath.Join(dir, "evidence", "violation-002.txt"))
+	require.NoError(t, err)
+	assert.Contains(t, string(ev), "holds the IBAN that user 3 wrote")
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		assert.NotContains(t, e.Name(), ".report", "no temporary file is left behind")
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
+
+func TestRenderersReturnWriteErrors(t *testing.T) {
+	for _, f := range Files {
+		assert.Error(t, f.Render(failingWriter{}, failedRecord()), f.Name)
+	}
+}
