@@ -34,6 +34,8 @@ type engine struct {
 	cookie     string
 	seed       uint64
 	bankChange float64
+	documents  float64
+	think      time.Duration // mean pause between a user's steps
 	probeEvery uint64 // every n-th request is an anonymous probe (0: none)
 	start      time.Time
 	faults     func() []string // the faults active now
@@ -104,6 +106,19 @@ func (e *engine) target(t *vegeta.Target) error {
 		e.probe(t, n) // every user is busy: probe instead of idling
 	}
 	return nil
+}
+
+// ready hands user i, mid-journey, back for its next step, after its think
+// time: a pause of think ± 50%, reproducible from the seed.
+func (e *engine) ready(i int) {
+	if e.think <= 0 {
+		e.inFlight <- int32(i)
+		return
+	}
+	u := &e.users[i]
+	h := mixHash(e.seed ^ uint64(i)<<24 ^ uint64(u.cycle)<<8 ^ uint64(u.step))
+	d := e.think/2 + time.Duration(h%uint64(e.think))
+	time.AfterFunc(d, func() { e.inFlight <- int32(i) })
 }
 
 // RoundTrip implements http.RoundTripper.

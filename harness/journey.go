@@ -22,6 +22,7 @@ const (
 	stepPasswordChange
 	stepDossier
 	stepDossierAPI
+	stepAttestation
 	stepBank
 	stepDossierCheck
 	stepLogout
@@ -37,6 +38,7 @@ const (
 	kindPasswordChange
 	kindDossier
 	kindDossierAPI
+	kindAttestation
 	kindBank
 	kindDossierCheck
 	kindLogout
@@ -46,7 +48,7 @@ const (
 
 var kindNames = [numKinds]string{
 	"login-legacy", "login-nir", "password-form", "password-change", "dossier",
-	"dossier-api", "bank-change", "dossier-after-bank", "logout", "anonymous-probe",
+	"dossier-api", "attestation", "bank-change", "dossier-after-bank", "logout", "anonymous-probe",
 }
 
 func (k kind) String() string { return kindNames[k] }
@@ -92,7 +94,13 @@ func (portalJourney) kind(u *user) kind {
 		}
 		return kindLoginNIR
 	}
-	return kind(u.step) + kindPasswordForm - kind(stepPasswordForm)
+	return stepKinds[u.step]
+}
+
+var stepKinds = [...]kind{
+	stepPasswordForm: kindPasswordForm, stepPasswordChange: kindPasswordChange, stepDossier: kindDossier,
+	stepDossierAPI: kindDossierAPI, stepAttestation: kindAttestation, stepBank: kindBank,
+	stepDossierCheck: kindDossierCheck, stepLogout: kindLogout,
 }
 
 const (
@@ -137,6 +145,8 @@ func (portalJourney) request(e *engine, t *vegetaTarget, i int) {
 		e.get(t, "/dossier")
 	case stepDossierAPI:
 		e.get(t, "/api/dossier")
+	case stepAttestation:
+		e.get(t, "/attestation")
 	case stepBank:
 		gen := max(u.ibanGen, u.ibanAlt) + 1
 		e.post(t, "/bank", url.Values{"iban": {e.pop.IBAN(i, int(gen))}})
@@ -193,10 +203,15 @@ func (portalJourney) advance(e *engine, i int, resp *http.Response, token string
 		}
 	case stepDossier:
 		next, ok = stepDossierAPI, status == http.StatusOK
-	case stepDossierAPI:
-		next, ok = stepLogout, status == http.StatusOK
-		if ok && e.plansBankChange(i, u.cycle) {
+	case stepDossierAPI, stepAttestation:
+		ok = status == http.StatusOK
+		switch {
+		case u.step == stepDossierAPI && e.plans(i, u.cycle, 1, e.documents):
+			next = stepAttestation
+		case e.plans(i, u.cycle, 2, e.bankChange):
 			next = stepBank
+		default:
+			next = stepLogout
 		}
 	case stepBank:
 		gen := max(u.ibanGen, u.ibanAlt) + 1
@@ -227,7 +242,7 @@ func (portalJourney) advance(e *engine, i int, resp *http.Response, token string
 		return
 	}
 	u.step = next
-	e.inFlight <- int32(i)
+	e.ready(i)
 }
 
 // pageJourney has every user fetch one page again and again with its own
@@ -243,12 +258,14 @@ func (j pageJourney) request(e *engine, t *vegetaTarget, i int) {
 
 func (pageJourney) advance(e *engine, i int, _ *http.Response, _ string) { e.idle <- int32(i) }
 
-func (e *engine) plansBankChange(i int, cycle uint32) bool {
-	if e.bankChange <= 0 {
+// plans decides, reproducibly from the seed, whether user i takes an
+// optional step (tag) with probability p in its journey number cycle.
+func (e *engine) plans(i int, cycle uint32, tag uint64, p float64) bool {
+	if p <= 0 {
 		return false
 	}
-	h := mixHash(e.seed ^ uint64(i)<<32 ^ uint64(cycle))
-	return float64(h>>11)/(1<<53) < e.bankChange
+	h := mixHash(e.seed ^ uint64(i)<<32 ^ uint64(cycle) ^ tag<<60)
+	return float64(h>>11)/(1<<53) < p
 }
 
 // mixHash is the splitmix64 finalizer.

@@ -22,6 +22,7 @@ type FaultEvent struct {
 // nemesis applies and heals the scenario's faults on schedule.
 type nemesis struct {
 	t      Target
+	pacer  *profilePacer
 	plan   []FaultSpec
 	total  time.Duration
 	start  time.Time
@@ -90,6 +91,9 @@ func (n *nemesis) run(ctx context.Context, start time.Time, fail func(error)) er
 
 func (n *nemesis) apply(ctx context.Context, i int) error {
 	f := n.plan[i]
+	if lf, ok := f.Fault.(loadFault); ok {
+		lf.bindPacer(n.pacer)
+	}
 	at := time.Since(n.start).Seconds()
 	err := f.Fault.Apply(ctx, n.t)
 	n.mu.Lock()

@@ -1,6 +1,9 @@
 package harness
 
 import (
+	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -13,6 +16,12 @@ type profilePacer struct {
 	segs []segment
 	end  time.Duration
 	max  uint64
+
+	factor atomic.Uint64 // float64 bits: the load-spike multiplier, 1 normally
+
+	mu       sync.Mutex
+	last     time.Duration
+	expected float64 // requests due by last, the multiplier applied
 }
 
 // segment is a span of the run whose rate goes linearly from r0 to r1.
@@ -25,6 +34,7 @@ var _ vegeta.Pacer = (*profilePacer)(nil)
 
 func newProfilePacer(r RateProfile, total time.Duration, maxRequests uint64) *profilePacer {
 	p := &profilePacer{end: total, max: maxRequests}
+	p.setFactor(1)
 	switch r.Profile {
 	case "constant":
 		p.segs = []segment{{0, total, r.Rate, r.Rate}}
@@ -56,23 +66,37 @@ func (p *profilePacer) hits(t time.Duration) float64 {
 	return n
 }
 
-// Pace implements vegeta.Pacer.
+// setFactor multiplies the profile's rate from now on (the load-spike fault).
+func (p *profilePacer) setFactor(f float64) { p.factor.Store(math.Float64bits(f)) }
+
+// Pace implements vegeta.Pacer. vegeta calls it from one goroutine, before
+// each hit; it integrates the profile, times the multiplier in force, since
+// the previous call.
 func (p *profilePacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
 	if p.max > 0 && hits >= p.max {
 		return 0, true
 	}
-	target := float64(hits + 1)
-	if p.hits(elapsed) >= target {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := math.Float64frombits(p.factor.Load())
+	if elapsed > p.last {
+		p.expected += (p.hits(elapsed) - p.hits(p.last)) * f
+		p.last = elapsed
+	}
+	if float64(hits) < p.expected {
 		return 0, false
 	}
-	if p.hits(p.end) < target {
+	// vegeta sends a hit after every wait, so the wait must end exactly
+	// when the next hit is due: search for that moment, assuming the
+	// multiplier stays as it is.
+	need, base := float64(hits)+1-p.expected, p.hits(elapsed)
+	if (p.hits(p.end)-base)*f < need {
 		return max(p.end-elapsed, 0) + time.Millisecond, false
 	}
-	// Binary search for the moment the profile reaches the next hit.
 	lo, hi := elapsed, p.end
 	for hi-lo > time.Microsecond {
 		mid := lo + (hi-lo)/2
-		if p.hits(mid) >= target {
+		if (p.hits(mid)-base)*f >= need {
 			hi = mid
 		} else {
 			lo = mid

@@ -126,7 +126,7 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 
 	e := newEngine(pop)
 	e.next, e.base, e.seed = transport, base, sc.Seed
-	e.bankChange = sc.Journeys.BankChange
+	e.bankChange, e.documents, e.think = sc.Journeys.BankChange, sc.Journeys.Documents, sc.Journeys.Think
 	if sc.Journeys.Probes > 0 {
 		e.probeEvery = uint64(1 / sc.Journeys.Probes)
 	}
@@ -144,6 +144,8 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 	if maxReq == 0 {
 		maxReq = DefaultMaxRequests
 	}
+	pacer := newProfilePacer(sc.Rate, sc.Duration, maxReq)
+	nem.pacer = pacer
 	maxWorkers := opt.MaxWorkers
 	if maxWorkers == 0 {
 		maxWorkers = DefaultMaxWorkers
@@ -168,7 +170,7 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 		go report(progress, e, nem, sc.Duration, start, opt.Progress)
 	}
 
-	results := atk.Attack(e.target, newProfilePacer(sc.Rate, sc.Duration, maxReq), sc.Duration, sc.Name)
+	results := atk.Attack(e.target, pacer, sc.Duration, sc.Name)
 	interrupted := false
 	done := ctx.Done()
 drain:

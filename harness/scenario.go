@@ -54,6 +54,12 @@ type JourneyMix struct {
 	// BankChange is the probability that a logged-in user changes its
 	// bank details (IBAN) before logging out.
 	BankChange float64 `yaml:"bank_change" json:"bank_change"`
+	// Documents is the probability that a logged-in user fetches its
+	// payment certificate.
+	Documents float64 `yaml:"documents" json:"documents"`
+	// Think is the mean pause of a user between two steps of a journey
+	// (± 50%): with it, many sessions are alive at once, as in production.
+	Think time.Duration `yaml:"think" json:"think"`
 	// Probes is the fraction of requests sent without any session to
 	// private and public pages: an anonymous response must carry no datum.
 	Probes float64 `yaml:"probes" json:"probes"`
@@ -184,6 +190,12 @@ func (s *Scenario) Validate() error {
 	}
 	if f := s.Journeys.BankChange; f < 0 || f > 1 {
 		add("journeys.bank_change", "%v: want a probability between 0 and 1", f)
+	}
+	if s.Journeys.Think < 0 || s.Journeys.Think > time.Minute {
+		add("journeys.think", "%s: want a pause between 0 and 1m", s.Journeys.Think)
+	}
+	if f := s.Journeys.Documents; f < 0 || f > 1 {
+		add("journeys.documents", "%v: want a probability between 0 and 1", f)
 	}
 	if f := s.Journeys.Probes; f < 0 || f > 0.5 {
 		add("journeys.probes", "%v: want a fraction between 0 and 0.5", f)

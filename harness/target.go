@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"time"
 
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 )
@@ -33,4 +34,23 @@ type EdgeReloader interface {
 // EdgePurger is a target whose edge cache can be emptied.
 type EdgePurger interface {
 	PurgeEdge(ctx context.Context) error
+}
+
+// StoreLink is a target whose replicas reach their session store over a link
+// that can be slowed or cut.
+type StoreLink interface {
+	// StoreLatency delays the store's replies; zero removes the delay.
+	StoreLatency(ctx context.Context, latency, jitter time.Duration) error
+	// StoreDown makes the store unreachable, dropping open connections.
+	StoreDown(ctx context.Context) error
+	StoreUp(ctx context.Context) error
+}
+
+// Deployer is a target whose replicas can be moved to another release one at
+// a time, as a rolling deploy does.
+type Deployer interface {
+	Releases() []string
+	// Deploy moves every replica to release, pausing between replicas, and
+	// returns the release they ran before.
+	Deploy(ctx context.Context, release string, pause time.Duration) (previous string, err error)
 }

@@ -1,6 +1,8 @@
 // Package embedded runs the reference portal stack in-process: an edge cache
-// and N replicas on 127.0.0.1 ports, sharing in-memory session and account
-// stores. It is crosstalk's default target and needs no Docker.
+// and N replicas on 127.0.0.1 ports, an in-memory account store, and a
+// Redis-protocol session store (miniredis) that the replicas reach over real
+// TCP through an in-process Toxiproxy, so that the store link can be slowed
+// or cut. It is crosstalk's default target and needs no Docker.
 package embedded
 
 import (
@@ -9,9 +11,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 
 	"github.com/crosstalk-dev/crosstalk/harness"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
@@ -31,7 +40,11 @@ type Stack struct {
 	defects  portal.DefectSet
 
 	accounts *portal.MemAccounts
-	sessions *portal.MemSessions
+	sessions *portal.RESPSessions
+	redis    *miniredis.Miniredis
+	link     *toxiproxy.Proxy
+	running  []*portal.Replica
+	deploy   sync.Mutex
 	edge     *portal.Edge
 	servers  []*http.Server
 	base     string
@@ -43,6 +56,8 @@ var (
 	_ harness.Target       = (*Stack)(nil)
 	_ harness.EdgeReloader = (*Stack)(nil)
 	_ harness.EdgePurger   = (*Stack)(nil)
+	_ harness.StoreLink    = (*Stack)(nil)
+	_ harness.Deployer     = (*Stack)(nil)
 )
 
 // Option configures a Stack.
@@ -85,7 +100,17 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 		return "", fmt.Errorf("edge cannot listen on %s: %w", s.listen, err)
 	}
 	s.accounts = Seed(pop)
-	s.sessions = portal.NewMemSessions()
+	if s.redis, err = miniredis.Run(); err != nil {
+		edgeLn.Close()
+		return "", fmt.Errorf("session store: %w", err)
+	}
+	tp := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	s.link = toxiproxy.NewProxy(tp, "sessions", "127.0.0.1:0", s.redis.Addr())
+	if err := tp.Collection.Add(s.link, true); err != nil {
+		edgeLn.Close()
+		return "", fmt.Errorf("session store link: %w", err)
+	}
+	s.sessions = portal.NewRESPSessions(s.link.Listen, portal.DefaultStoreTimeout, s.defects)
 	var upstreams []string
 	for i := 0; i < s.replicas; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -94,10 +119,11 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 			return "", fmt.Errorf("replica cannot listen: %w", err)
 		}
 		r := portal.NewReplica("r"+strconv.Itoa(i+1), s.accounts, s.sessions, s.defects)
+		s.running = append(s.running, r)
 		s.serve(ln, r)
 		upstreams = append(upstreams, "http://"+ln.Addr().String())
 	}
-	s.edge = portal.NewEdge(upstreams)
+	s.edge = portal.NewEdge(upstreams, s.defects)
 	s.serve(edgeLn, s.edge)
 	s.base = "http://" + edgeLn.Addr().String()
 	s.client = &http.Client{Timeout: 5 * time.Second}
@@ -184,6 +210,53 @@ func (s *Stack) PurgeEdge(context.Context) error {
 	return nil
 }
 
+// StoreLatency implements harness.StoreLink with a Toxiproxy latency toxic
+// on the replies from the session store; a zero latency removes it.
+func (s *Stack) StoreLatency(ctx context.Context, latency, jitter time.Duration) error {
+	if latency == 0 {
+		return s.link.Toxics.RemoveToxic(ctx, "latency")
+	}
+	_, err := s.link.Toxics.AddToxicJson(strings.NewReader(fmt.Sprintf(
+		`{"name":"latency","type":"latency","stream":"downstream","attributes":{"latency":%d,"jitter":%d}}`,
+		latency.Milliseconds(), jitter.Milliseconds())))
+	return err
+}
+
+// StoreDown implements harness.StoreLink: the link refuses connections and
+// drops the open ones.
+func (s *Stack) StoreDown(context.Context) error {
+	s.link.Stop()
+	return nil
+}
+
+// StoreUp implements harness.StoreLink.
+func (s *Stack) StoreUp(context.Context) error { return s.link.Start() }
+
+// Releases implements harness.Deployer.
+func (s *Stack) Releases() []string { return []string{portal.V1, portal.V2} }
+
+// Deploy implements harness.Deployer: it moves the replicas to release one at
+// a time, pausing between them, so that old and new serve side by side.
+func (s *Stack) Deploy(ctx context.Context, release string, pause time.Duration) (string, error) {
+	if !slices.Contains(s.Releases(), release) {
+		return "", fmt.Errorf("unknown release %q (known: %s)", release, strings.Join(s.Releases(), ", "))
+	}
+	s.deploy.Lock()
+	defer s.deploy.Unlock()
+	previous := s.running[0].Version()
+	for i, r := range s.running {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return previous, ctx.Err()
+			case <-time.After(pause):
+			}
+		}
+		r.SetVersion(release)
+	}
+	return previous, nil
+}
+
 // Stop implements harness.Target.
 func (s *Stack) Stop(ctx context.Context) error {
 	var errs []error
@@ -193,5 +266,14 @@ func (s *Stack) Stop(ctx context.Context) error {
 		}
 	}
 	s.wg.Wait()
+	if s.sessions != nil {
+		s.sessions.Close()
+	}
+	if s.link != nil {
+		s.link.Stop()
+	}
+	if s.redis != nil {
+		s.redis.Close()
+	}
 	return errors.Join(errs...)
 }

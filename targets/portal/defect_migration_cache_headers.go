@@ -1,7 +1,5 @@
 package portal
 
-import "net/http"
-
 // DefectMigrationCacheHeaders reproduces the CAF incident of 10-11 October
 // 2021 (INCIDENTS.md, first row). Hypothesis, since the root cause was never
 // published beyond "a configuration bug": the new identifier-migration login
@@ -23,10 +21,7 @@ func init() {
 	})
 }
 
-// privateHeaders marks a personal page as uncacheable by shared caches.
-func (r *Replica) privateHeaders(h http.Header, s Session) {
-	if s.Migration && r.defects.Has(DefectMigrationCacheHeaders) {
-		return // the defect: the migration path forgets the header
-	}
-	h.Set("Cache-Control", "private, no-store")
+// migrationOmitsCacheControl is the defect's switch.
+func (r *Replica) migrationOmitsCacheControl(s Session) bool {
+	return s.Migration && r.defects.Has(DefectMigrationCacheHeaders)
 }

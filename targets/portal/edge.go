@@ -65,6 +65,7 @@ func EdgeVariants() []string {
 // storing rules are the thing under test, so they are spelled out here.
 type Edge struct {
 	upstreams []string // base URLs of the replicas
+	defects   DefectSet
 	next      atomic.Uint64
 	client    *http.Client
 	rules     atomic.Pointer[edgeState]
@@ -87,10 +88,11 @@ type cached struct {
 }
 
 // NewEdge returns an edge in front of the given replica base URLs, with the
-// default rules.
-func NewEdge(upstreams []string) *Edge {
+// default rules; defects that live in the edge's configuration apply.
+func NewEdge(upstreams []string, defects DefectSet) *Edge {
 	e := &Edge{
 		upstreams: upstreams,
+		defects:   defects,
 		client: &http.Client{
 			Transport: &http.Transport{MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second, DisableCompression: true},
 			CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -113,6 +115,7 @@ func (e *Edge) Reload(name string) (previous string, err error) {
 	if !ok {
 		return "", fmt.Errorf("unknown edge rules %q (known: %s)", name, strings.Join(EdgeVariants(), ", "))
 	}
+	r = deployedRules(name, r, e.defects)
 	g := e.gen.Add(1)
 	old := e.rules.Swap(&edgeState{EdgeRules: r, header: name + "#" + strconv.FormatUint(g, 10)})
 	if old != nil {

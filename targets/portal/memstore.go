@@ -91,7 +91,7 @@ func (m *MemAccounts) SetIBAN(_ context.Context, id int, iban string) error {
 type MemSessions struct {
 	shards [64]struct {
 		sync.RWMutex
-		m map[string]Session
+		m map[string]string
 	}
 }
 
@@ -101,14 +101,14 @@ var _ SessionStore = (*MemSessions)(nil)
 func NewMemSessions() *MemSessions {
 	s := &MemSessions{}
 	for i := range s.shards {
-		s.shards[i].m = make(map[string]Session)
+		s.shards[i].m = make(map[string]string)
 	}
 	return s
 }
 
 func (s *MemSessions) shard(token string) *struct {
 	sync.RWMutex
-	m map[string]Session
+	m map[string]string
 } {
 	var h uint32 = 2166136261
 	for i := 0; i < len(token); i++ {
@@ -118,19 +118,19 @@ func (s *MemSessions) shard(token string) *struct {
 }
 
 // Get implements SessionStore.
-func (s *MemSessions) Get(_ context.Context, token string) (Session, error) {
+func (s *MemSessions) Get(_ context.Context, token string) (string, error) {
 	sh := s.shard(token)
 	sh.RLock()
 	defer sh.RUnlock()
 	v, ok := sh.m[token]
 	if !ok {
-		return Session{}, ErrNotFound
+		return "", ErrNotFound
 	}
 	return v, nil
 }
 
 // Put implements SessionStore.
-func (s *MemSessions) Put(_ context.Context, token string, v Session) error {
+func (s *MemSessions) Put(_ context.Context, token, v string) error {
 	sh := s.shard(token)
 	sh.Lock()
 	defer sh.Unlock()
@@ -152,7 +152,7 @@ func (s *MemSessions) Flush() {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.Lock()
-		sh.m = make(map[string]Session)
+		sh.m = make(map[string]string)
 		sh.Unlock()
 	}
 }

@@ -64,18 +64,19 @@ type AccountStore interface {
 	SetIBAN(ctx context.Context, id int, iban string) error
 }
 
-// Session is what the session store keeps for one login.
+// Session is one login, as a replica understands it. The store keeps it
+// encoded (see codec.go), so that the format can change between versions.
 type Session struct {
-	Account    int  `json:"a"`
-	MustChange bool `json:"c,omitempty"` // temporary password still in use
-	Migration  bool `json:"m,omitempty"` // opened through the identifier-migration login
+	Account    int
+	MustChange bool // temporary password still in use
+	Migration  bool // opened through the identifier-migration login
 }
 
-// SessionStore maps session tokens to sessions. Implementations are safe
-// for concurrent use.
+// SessionStore maps session tokens to encoded sessions. Implementations are
+// safe for concurrent use; Get returns ErrNotFound for an unknown token.
 type SessionStore interface {
-	Get(ctx context.Context, token string) (Session, error)
-	Put(ctx context.Context, token string, s Session) error
+	Get(ctx context.Context, token string) (string, error)
+	Put(ctx context.Context, token, value string) error
 	Delete(ctx context.Context, token string) error
 }
 

@@ -39,7 +39,7 @@ func newStack(t *testing.T, defects ...string) *stack {
 		t.Cleanup(srv.Close)
 		ups = append(ups, srv.URL)
 	}
-	edge := NewEdge(ups)
+	edge := NewEdge(ups, set)
 	srv := httptest.NewServer(edge)
 	t.Cleanup(srv.Close)
 	return &stack{edge: edge, url: srv.URL, accounts: accounts,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 )
 
 // SessionCookie is the name of the portal's session cookie.
@@ -24,11 +25,17 @@ type Replica struct {
 	sessions SessionStore
 	defects  DefectSet
 	mux      *http.ServeMux
+	version  atomic.Pointer[string]
+	load     loadMeter
+	lastGood atomic.Pointer[Session] // see defect_store_down_shared_session.go
+	tokens   tokenRing               // see defect_migration_session_collision.go
+	render   sharedRenderer          // see defect_shared_render_buffer.go
 }
 
 // NewReplica returns replica name serving from the given stores.
 func NewReplica(name string, accounts AccountStore, sessions SessionStore, defects DefectSet) *Replica {
 	r := &Replica{name: name, accounts: accounts, sessions: sessions, defects: defects, mux: http.NewServeMux()}
+	r.SetVersion(V1)
 	r.mux.HandleFunc("GET /{$}", r.home)
 	r.mux.HandleFunc("GET /login", r.loginPage)
 	r.mux.HandleFunc("POST /login", r.loginLegacy)
@@ -37,6 +44,7 @@ func NewReplica(name string, accounts AccountStore, sessions SessionStore, defec
 	r.mux.HandleFunc("POST /password", r.passwordChange)
 	r.mux.HandleFunc("GET /dossier", r.dossier)
 	r.mux.HandleFunc("GET /api/dossier", r.dossierAPI)
+	r.mux.HandleFunc("GET /attestation", r.attestation)
 	r.mux.HandleFunc("POST /bank", r.bank)
 	r.mux.HandleFunc("POST /logout", r.logout)
 	r.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -49,10 +57,22 @@ func NewReplica(name string, accounts AccountStore, sessions SessionStore, defec
 // Name returns the replica's name.
 func (r *Replica) Name() string { return r.name }
 
+// SetVersion switches the release the replica runs (V1 or V2), as a restart
+// on a new image does during a rolling deploy.
+func (r *Replica) SetVersion(v string) { r.version.Store(&v) }
+
+// Version returns the release the replica runs.
+func (r *Replica) Version() string { return *r.version.Load() }
+
 func (r *Replica) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.load.hit()
 	w.Header().Set(ReplicaHeader, r.name)
+	w.Header().Set(VersionHeader, r.Version())
 	r.mux.ServeHTTP(w, req)
 }
+
+// VersionHeader names the release of the replica that served a response.
+const VersionHeader = "X-Portal-Version"
 
 func (r *Replica) home(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=60")
@@ -94,8 +114,8 @@ func (r *Replica) loginNIR(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Replica) startSession(w http.ResponseWriter, req *http.Request, s Session, next string) {
-	token := newToken()
-	if err := r.sessions.Put(req.Context(), token, s); r.failed(w, err) {
+	token := r.sessionToken(s)
+	if err := r.sessions.Put(req.Context(), token, encodeSession(r.Version(), s)); r.failed(w, err) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
@@ -103,7 +123,7 @@ func (r *Replica) startSession(w http.ResponseWriter, req *http.Request, s Sessi
 	http.Redirect(w, req, next, http.StatusSeeOther)
 }
 
-func newToken() string {
+func randomToken() string {
 	var b [32]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
 	return base64.RawURLEncoding.EncodeToString(b[:])
@@ -118,13 +138,25 @@ func (r *Replica) session(w http.ResponseWriter, req *http.Request, api, allowMu
 		r.anonymous(w, req, api)
 		return "", Session{}, Account{}, false
 	}
-	s, err := r.sessions.Get(req.Context(), c.Value)
-	if errors.Is(err, ErrNotFound) {
+	raw, err := r.sessions.Get(req.Context(), c.Value)
+	var s Session
+	switch {
+	case errors.Is(err, ErrNotFound):
 		r.anonymous(w, req, api)
 		return "", Session{}, Account{}, false
-	}
-	if r.failed(w, err) {
-		return "", Session{}, Account{}, false
+	case err != nil:
+		fallback, ok := r.storeDown(err)
+		if !ok {
+			r.failed(w, err)
+			return "", Session{}, Account{}, false
+		}
+		s = fallback
+	default:
+		if s, err = r.decode(raw); err != nil {
+			r.anonymous(w, req, api) // an unreadable session is no session
+			return "", Session{}, Account{}, false
+		}
+		r.remember(s)
 	}
 	if s.MustChange && !allowMustChange {
 		w.Header().Set("Cache-Control", "no-store")
@@ -172,7 +204,7 @@ func (r *Replica) passwordChange(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	s.MustChange = false
-	if err := r.sessions.Put(req.Context(), token, s); r.failed(w, err) {
+	if err := r.sessions.Put(req.Context(), token, encodeSession(r.Version(), s)); r.failed(w, err) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -185,7 +217,22 @@ func (r *Replica) dossier(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.privateHeaders(w.Header(), s)
+	if r.dossierFastPath(w, a) {
+		return
+	}
 	render(w, http.StatusOK, dossierPage, newDossierView(a))
+}
+
+// attestation serves the payment certificate (attestation de paiement) as
+// plain text: the document a beneficiary prints for a landlord or a bank.
+func (r *Replica) attestation(w http.ResponseWriter, req *http.Request) {
+	_, s, a, ok := r.session(w, req, false, false)
+	if !ok {
+		return
+	}
+	r.privateHeaders(w.Header(), s)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write(r.render.document(r, a))
 }
 
 func (r *Replica) dossierAPI(w http.ResponseWriter, req *http.Request) {
@@ -242,6 +289,14 @@ func (r *Replica) logout(w http.ResponseWriter, req *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, req, "/", http.StatusSeeOther)
+}
+
+// privateHeaders marks a personal page as uncacheable by shared caches.
+func (r *Replica) privateHeaders(h http.Header, s Session) {
+	if r.migrationOmitsCacheControl(s) || r.originOmitsCacheControl() {
+		return
+	}
+	h.Set("Cache-Control", "private, no-store")
 }
 
 func (r *Replica) denied(w http.ResponseWriter) {
