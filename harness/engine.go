@@ -36,7 +36,7 @@ type engine struct {
 	bankChange float64
 	documents  float64
 	think      time.Duration // mean pause between a user's steps
-	probeEvery uint64 // every n-th request is an anonymous probe (0: none)
+	probeEvery uint64        // every n-th request is an anonymous probe (0: none)
 	start      time.Time
 	faults     func() []string // the faults active now
 	stats      *stats

@@ -16,7 +16,7 @@ type storeLatency struct {
 
 func init() {
 	registerFault("store-latency", "delay the session store's replies on the replicas' link by latency ± jitter",
-		func() Fault { return &storeLatency{Latency: 150 * time.Millisecond, Jitter: 100 * time.Millisecond} })
+		func() Fault { return &storeLatency{Latency: 600 * time.Millisecond, Jitter: 400 * time.Millisecond} })
 }
 
 func (f *storeLatency) String() string {

@@ -120,7 +120,14 @@ func Summary(w io.Writer, r *harness.Record) error {
 
 // incidents holds what production saw, for the comparison line.
 var incidents = map[string]string{
-	"caf-2021": "in production ~7,000 files over ~11 hours",
+	"caf-2021":      "in production ~7,000 files over ~11 hours",
+	"steam-2015":    "in production ~34,000 users' pages over ~90 minutes",
+	"klarna-2021":   "in production up to ~9,500 users over 31 minutes",
+	"railway-2026":  "in production ~0.05% of domains over 52 minutes",
+	"github-2021":   "in production very few sessions, and every user was logged out",
+	"chatgpt-2023":  "in production 1.2% of active paying users over 9 hours",
+	"cachetur-2022": "in production 33 users over ~2 hours",
+	"fujitsu-2023":  "in production 13 cases, and the service was suspended in ~200 towns",
 }
 
 // Comparison compares the run with the incident it reproduces.

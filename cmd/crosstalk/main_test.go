@@ -152,17 +152,35 @@ func TestTargetThatCannotStartExits3(t *testing.T) {
 	assert.Equal(t, "error", r["verdict"], "the report says why the gate could not run")
 }
 
-// TestShippedScenariosRun dry-runs every shipped scenario briefly on a correct
-// portal: each must load, start, drive its faults and pass.
-func TestShippedScenariosRun(t *testing.T) {
+// TestShippedScenarios runs every shipped scenario briefly: each must load,
+// start, drive its faults and pass on a correct portal (--defects none), and
+// each that ships a defect must catch it as shipped.
+func TestShippedScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every scenario")
 	}
 	for _, n := range scenarios.Names() {
 		t.Run(n, func(t *testing.T) {
+			t.Parallel()
+			sc, err := scenarios.Load(n)
+			require.NoError(t, err)
+			duration := "2s"
+			if len(sc.Defects) > 0 {
+				duration = "6s"
+			}
 			dir := t.TempDir()
-			code, out, errOut := crosstalk(t, "run", n, "--duration", "2s", "--users", "500", "--defects", "none", "--out", dir, "--quiet")
-			assert.Equal(t, exitPass, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			code, out, errOut := crosstalk(t, "run", n, "--duration", duration, "--defects", "none", "--out", dir, "--quiet")
+			assert.Equal(t, exitPass, code, "with --defects none\nstdout:\n%s\nstderr:\n%s", out, errOut)
+			if len(sc.Defects) == 0 {
+				return
+			}
+			code, out, errOut = crosstalk(t, "run", n, "--duration", duration, "--out", dir, "--quiet")
+			assert.Equal(t, exitFail, code, "as shipped\nstdout:\n%s\nstderr:\n%s", out, errOut)
+			r := report(t, dir)
+			assert.Greater(t, r["violations"], 0.0)
+			if sc.Incident != "" {
+				assert.Contains(t, out, "incident "+sc.Incident+": in production")
+			}
 		})
 	}
 }

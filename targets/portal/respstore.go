@@ -30,7 +30,7 @@ type RESPSessions struct {
 var _ SessionStore = (*RESPSessions)(nil)
 
 // DefaultStoreTimeout bounds one session-store command.
-const DefaultStoreTimeout = 100 * time.Millisecond
+const DefaultStoreTimeout = 500 * time.Millisecond
 
 type respConn struct {
 	c net.Conn

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crosstalk-dev/crosstalk/harness"
+	"github.com/crosstalk-dev/crosstalk/reports"
+	"github.com/crosstalk-dev/crosstalk/scenarios"
+	"github.com/crosstalk-dev/crosstalk/targets/embedded"
+	"github.com/crosstalk-dev/crosstalk/targets/portal"
+)
+
+type matrixFlags struct {
+	target   string
+	out      string
+	duration time.Duration
+	parallel int
+	quick    bool
+	defects  []string
+	faults   []string
+}
+
+func newMatrixCmd(stdout, stderr io.Writer) *cobra.Command {
+	var f matrixFlags
+	c := &cobra.Command{
+		Use:   "matrix",
+		Short: "Run every reference-portal defect under every fault: the harness's self-test",
+		Long: `Run the detection matrix: every defect of the reference portal under every
+fault (and under none), and the portal with no defect under every fault. Each
+cell is a full run of the matrix scenario. The gate passes when every defect is
+caught and the correct portal is never flagged; the table and D/matrix.json say
+for each cell whether it was caught, after how many requests and seconds, and
+how many victims it made.
+
+Exit status: 0 all caught and no false positive, 1 a defect missed or a false
+positive, 2 bad input, 3 a cell could not run.`,
+		Example: `  crosstalk matrix --out D
+  crosstalk matrix --quick --out D                          # each defect under its trigger only
+  crosstalk matrix --defect request-state-reuse --fault none --out D   # no trigger: not detected, exit 1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runMatrix(cmd, f, stdout, stderr) },
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.target, "target", "embedded", "system under test: embedded")
+	fl.StringVarP(&f.out, "out", "o", "crosstalk-out/matrix", "directory for matrix.json and each cell's run")
+	fl.DurationVar(&f.duration, "duration", 0, "length of each cell's run (default: the matrix scenario's)")
+	fl.IntVar(&f.parallel, "parallel", 2, "cells run at once")
+	fl.BoolVar(&f.quick, "quick", false, "each defect only under its trigger and under no fault; the correct portal under every fault")
+	fl.StringArrayVar(&f.defects, "defect", nil, "only this defect's row (repeatable); the correct portal's row always runs")
+	fl.StringArrayVar(&f.faults, "fault", nil, `only this fault's column (repeatable; "none" for no fault)`)
+	return c
+}
+
+func runMatrix(cmd *cobra.Command, f matrixFlags, stdout, stderr io.Writer) error {
+	if f.target != "embedded" {
+		return harness.BadInput("--target %q: unknown target (available: embedded)", f.target)
+	}
+	if f.parallel < 1 || f.parallel > 16 {
+		return harness.BadInput("--parallel %d: want between 1 and 16", f.parallel)
+	}
+	base, err := scenarios.Load("matrix")
+	if err != nil {
+		return err
+	}
+	if f.duration > 0 {
+		base.Duration = f.duration
+	}
+	rows := []harness.MatrixRow{{Defect: harness.NoDefect}}
+	for _, d := range portal.AllDefects() {
+		if len(f.defects) == 0 || slices.Contains(f.defects, d.Name) {
+			rows = append(rows, harness.MatrixRow{Defect: d.Name, Trigger: strings.Fields(d.Trigger)[0]})
+		}
+	}
+	for _, d := range f.defects {
+		if _, err := portal.NewDefectSet(d); err != nil {
+			return harness.BadInput("--defect: %v", err)
+		}
+	}
+	cols, err := matrixColumns(f.faults)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(f.out, 0o755); err != nil {
+		return harness.BadInput("--out: %v", err)
+	}
+	spec := harness.MatrixSpec{
+		Base: base, Rows: rows, Columns: cols, Quick: f.quick, Parallel: f.parallel, Out: f.out,
+		NewTarget: func(defect string) (harness.Target, error) {
+			var names []string
+			if defect != harness.NoDefect {
+				names = []string{defect}
+			}
+			set, err := portal.NewDefectSet(names...)
+			return embedded.New(embedded.WithDefects(set)), err
+		},
+		Progress: func(done, total int, c harness.MatrixCell) {
+			state := "clean"
+			if c.Detected {
+				state = "caught"
+			}
+			if c.Error != "" {
+				state = "error: " + c.Error
+			}
+			fmt.Fprintf(stderr, "crosstalk: matrix %d/%d  %s under %s: %s\n", done, total, c.Defect, c.Fault, state)
+		},
+	}
+	fmt.Fprintf(stderr, "crosstalk: matrix of %d defects (and none) under %d fault schedules, %s a cell\n", len(rows)-1, len(cols), base.Duration)
+	m, runErr := harness.RunMatrix(cmd.Context(), spec)
+	if m != nil {
+		if err := writeAtomic(filepath.Join(f.out, "matrix.json"), func(w io.Writer) error { return reports.MatrixJSON(w, m) }); err != nil {
+			return harness.TargetFailure(err)
+		}
+		if err := reports.MatrixTable(stdout, m); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "matrix      %s\n", filepath.Join(f.out, "matrix.json"))
+	}
+	switch {
+	case runErr != nil:
+		return runErr
+	case len(m.Errors) > 0:
+		return harness.TargetFailure(fmt.Errorf("%d cells could not run", len(m.Errors)))
+	case !m.Pass:
+		return errGateFailed
+	}
+	return nil
+}
+
+// matrixColumns returns a column per fault type (with its defaults, applied
+// from 20% to 80% of the run) and the no-fault column, or only the named ones.
+func matrixColumns(only []string) ([]harness.MatrixColumn, error) {
+	names := append([]string{harness.NoFault}, harness.FaultTypes()...)
+	for _, n := range only {
+		if !slices.Contains(names, n) {
+			return nil, harness.BadInput("--fault %q: unknown fault (known: %s)", n, strings.Join(names, ", "))
+		}
+	}
+	var cols []harness.MatrixColumn
+	for _, n := range names {
+		if len(only) > 0 && !slices.Contains(only, n) {
+			continue
+		}
+		cols = append(cols, harness.MatrixColumn{Fault: n, Faults: faultColumn(n)})
+	}
+	return cols, nil
+}
+
+func faultColumn(name string) func() []harness.FaultSpec {
+	return func() []harness.FaultSpec {
+		if name == harness.NoFault {
+			return nil
+		}
+		f, _ := harness.NewFault(name) // the name comes from the registry
+		return []harness.FaultSpec{{
+			Type: name, Fault: f, Path: "matrix." + name,
+			At: harness.When{Frac: 0.2, Set: true}, For: harness.When{Frac: 0.6, Set: true},
+		}}
+	}
+}
+
+// writeAtomic writes path through a temporary file, so that it is never
+// seen half written.
+func writeAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
