@@ -256,3 +256,30 @@ func TestCookieValue(t *testing.T) {
 	assert.Equal(t, "", cookieValue("sidx=abc", "sid"))
 	assert.Equal(t, "", cookieValue("lang=fr", "sid"))
 }
+
+func TestLoadSpikeMultipliesTheRate(t *testing.T) {
+	d := 10 * time.Second
+	p := newProfilePacer(RateProfile{Profile: "constant", Rate: 100}, d, 0)
+	spike := &loadSpike{Factor: 4}
+	spike.bindPacer(p)
+	var elapsed time.Duration
+	var hits uint64
+	applied, healed := false, false
+	for elapsed < d {
+		if !applied && elapsed >= 4*time.Second {
+			require.NoError(t, spike.Apply(context.Background(), nil))
+			applied = true
+		}
+		if !healed && elapsed >= 6*time.Second {
+			require.NoError(t, spike.Heal(context.Background(), nil))
+			healed = true
+		}
+		wait, stop := p.Pace(elapsed, hits)
+		require.False(t, stop)
+		elapsed += wait
+		if elapsed < d {
+			hits++
+		}
+	}
+	assert.InDelta(t, 100*8+400*2, float64(hits), 5, "4 s at 100/s, 2 s at 400/s, 4 s at 100/s")
+}

@@ -65,8 +65,8 @@ func Summary(w io.Writer, r *harness.Record) error {
 		p.f("PASS: no user received another user's data in %s responses.\n", count(r.Requests))
 	}
 	if r.Violations > 0 {
-		p.f("  %s victims: users whose data reached someone else\n", count(uint64(r.Victims)))
-		p.f("  %s viewers: users who received another user's data\n", count(uint64(r.Viewers)))
+		p.f("  %s: users whose data reached someone else\n", plural(r.Victims, "victim"))
+		p.f("  %s: users who received another user's data\n", plural(r.Viewers, "viewer"))
 		if f := r.FirstViolation; f != nil {
 			p.f("  first after %s requests (%.1f s into the run)%s\n", count(f.Seq), f.AtS, during(f.Faults))
 			p.f("  for example: %s", Sentence(*f))
@@ -139,8 +139,8 @@ func Comparison(r *harness.Record) string {
 	if r.Violations == 0 || r.FirstViolationAfterRequests == nil {
 		return fmt.Sprintf("incident %s: %s; here nothing leaked in %s requests", r.Incident, prod, count(r.Requests))
 	}
-	return fmt.Sprintf("incident %s: %s; here caught after %s requests (%.1f s), %s victims by the end",
-		r.Incident, prod, count(*r.FirstViolationAfterRequests), *r.FirstViolationAfterS, count(uint64(r.Victims)))
+	return fmt.Sprintf("incident %s: %s; here caught after %s requests (%.1f s), %s by the end",
+		r.Incident, prod, count(*r.FirstViolationAfterRequests), *r.FirstViolationAfterS, plural(r.Victims, "victim"))
 }
 
 func during(faults []string) string {
@@ -199,6 +199,14 @@ func count(n uint64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// plural writes n with its noun, "1 victim", "19 victims".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return count(uint64(n)) + " " + noun + "s"
 }
 
 func ms(v float64) string {
