@@ -2,6 +2,7 @@ package harness
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -38,10 +39,12 @@ type engine struct {
 	think      time.Duration // mean pause between a user's steps
 	probeEvery uint64        // every n-th request is an anonymous probe (0: none)
 	start      time.Time
+	loadEnd    time.Time       // when the load stopped
 	faults     func() []string // the faults active now
 	stats      *stats
 	sink       *resultSink
 
+	staff    *staffEngine // nil when the scenario has no advisers
 	users    []user
 	inFlight chan int32 // users mid-journey, ready for their next step
 	idle     chan int32 // users between journeys
@@ -87,6 +90,10 @@ func (e *engine) target(t *vegeta.Target) error {
 		e.probe(t, n/e.probeEvery)
 		return nil
 	}
+	if a, ok := e.pickStaff(n); ok {
+		e.staffRequest(t, a)
+		return nil
+	}
 	// Users mid-journey first, so journeys complete; then users never seen
 	// (the surge of first logins); then users starting another journey.
 	select {
@@ -127,13 +134,16 @@ func (e *engine) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The request is built by vegeta for this one hit and never reused, so
 	// deleting the attribution header in place is safe.
 	delete(req.Header, attrHeader)
-	uid := oracle.Anonymous
-	if len(attr) == 1 && attr[0] != "-" {
-		uid, _ = strconv.Atoi(attr[0])
-	}
+	uid, adv := oracle.Anonymous, -1
 	k := kindProbe
-	if uid >= 0 {
-		k = e.journey.kind(&e.users[uid])
+	if len(attr) == 1 && attr[0] != "-" {
+		if attr[0][0] == 'a' {
+			adv, _ = strconv.Atoi(attr[0][1:])
+			k = e.staff.kind(adv)
+		} else {
+			uid, _ = strconv.Atoi(attr[0])
+			k = e.journey.kind(&e.users[uid])
+		}
 	}
 
 	start := time.Now()
@@ -148,7 +158,7 @@ func (e *engine) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		resp = nil
 	}
-	e.observe(uid, k, req, resp, body, lat, err)
+	e.observe(uid, adv, k, req, resp, body, lat, err)
 	*bp = body[:0]
 	e.bufs.Put(bp)
 	if err != nil {
@@ -176,16 +186,19 @@ func readAll(r io.Reader, b []byte) ([]byte, error) {
 	}
 }
 
-func (e *engine) observe(uid int, k kind, req *http.Request, resp *http.Response, body []byte, lat time.Duration, err error) {
+func (e *engine) observe(uid, adv int, k kind, req *http.Request, resp *http.Response, body []byte, lat time.Duration, err error) {
 	seq := e.seq.Add(1)
 	at := time.Since(e.start)
 	status, replica, token := 0, "", ""
 	if resp != nil {
 		status = resp.StatusCode
 		replica = resp.Header.Get("X-Replica")
-		token = e.check(seq, at, uid, k, req, resp, body)
+		token = e.check(seq, at, viewer{uid, adv}, k, req, resp, body)
 	}
-	if uid >= 0 {
+	switch {
+	case adv >= 0:
+		e.staffAdvance(adv, k, resp, token, seq, at)
+	case uid >= 0:
 		e.journey.advance(e, uid, resp, token)
 	}
 	failed := err != nil || status >= 500
@@ -193,16 +206,30 @@ func (e *engine) observe(uid int, k kind, req *http.Request, resp *http.Response
 	e.sink.write(seq, at, uid, k, req, status, lat, len(body), replica, err)
 }
 
+// viewer is who a response went to: a beneficiary (uid), an adviser (adv),
+// or nobody (an anonymous probe: both are negative).
+type viewer struct{ uid, adv int }
+
+// id is the viewer's key in the token table: beneficiaries by index,
+// advisers below -1, anonymous -1.
+func (v viewer) id() int {
+	if v.adv >= 0 {
+		return -2 - v.adv
+	}
+	return v.uid
+}
+
 // check runs the isolation, fail-closed and session oracles on one response
 // and returns the session token it set, if any.
-func (e *engine) check(seq uint64, at time.Duration, uid int, k kind, req *http.Request, resp *http.Response, body []byte) string {
+func (e *engine) check(seq uint64, at time.Duration, who viewer, k kind, req *http.Request, resp *http.Response, body []byte) string {
 	var buf [8]oracle.Match
-	e.foreign(seq, at, uid, req, resp, e.scanner.Scan(buf[:0], body), "body", body)
+	uid := who.id()
+	e.foreign(seq, at, who, req, resp, e.scanner.Scan(buf[:0], body), "body", body)
 	token := ""
 	for name, vs := range resp.Header {
 		for _, v := range vs {
 			b := unsafe.Slice(unsafe.StringData(v), len(v)) // read-only view, no copy
-			e.foreign(seq, at, uid, req, resp, e.scanner.Scan(buf[:0], b), "header "+name, b)
+			e.foreign(seq, at, who, req, resp, e.scanner.Scan(buf[:0], b), "header "+name, b)
 			if name == "Set-Cookie" {
 				if t := cookieValue(v, e.cookie); t != "" {
 					token = t
@@ -221,10 +248,9 @@ func (e *engine) check(seq uint64, at time.Duration, uid int, k kind, req *http.
 			Detail: "a session token issued to another user was delivered to this one",
 		}))
 		return "" // never adopt another user's session
-	case !known && uid >= 0 && k.isLogin():
-		e.tokens.add(token, uid)
-	case !known && uid >= 0:
-		// A new token outside login (session rotation): it is this user's.
+	case !known && uid != oracle.Anonymous:
+		// A new token: issued at login, or rotated; either way it is this
+		// viewer's from now on.
 		e.tokens.add(token, uid)
 	}
 	return token
@@ -233,13 +259,20 @@ func (e *engine) check(seq uint64, at time.Duration, uid int, k kind, req *http.
 // foreign records one violation per other user whose data the matches in b
 // (one part of a response) carry: a dossier leaking four values of one
 // person is one leaked response, its evidence naming every field.
-func (e *engine) foreign(seq uint64, at time.Duration, uid int, req *http.Request, resp *http.Response, ms []oracle.Match, where string, b []byte) {
+func (e *engine) foreign(seq uint64, at time.Duration, who viewer, req *http.Request, resp *http.Response, ms []oracle.Match, where string, b []byte) {
 	for i, m := range ms {
-		if m.Owner == uid || seenOwner(ms[:i], m.Owner) {
+		if m.Owner == who.uid || seenOwner(ms[:i], m.Owner) {
 			continue
 		}
-		o := oracle.Isolation
-		if uid == oracle.Anonymous || resp.StatusCode >= 400 {
+		o, detail := oracle.Isolation, ""
+		switch {
+		case who.adv >= 0:
+			if e.staff.staff.Of(m.Owner) == who.adv {
+				continue // a beneficiary the adviser follows: lawful
+			}
+			o = oracle.Breadth
+			detail = fmt.Sprintf("adviser %s received the file of user #%d, whom it does not follow; ", e.staff.staff.Login(who.adv), m.Owner)
+		case who.uid == oracle.Anonymous || resp.StatusCode >= 400:
 			o = oracle.FailClosed
 		}
 		fields := m.Field.String()
@@ -248,10 +281,10 @@ func (e *engine) foreign(seq uint64, at time.Duration, uid int, req *http.Reques
 				fields += ", " + n.Field.String()
 			}
 		}
-		e.rec.Add(e.evidence(o, seq, at, uid, m.Owner, req, resp, oracle.Violation{
+		e.rec.Add(e.evidence(o, seq, at, who.uid, m.Owner, req, resp, oracle.Violation{
 			Field: m.Field.String(), Value: string(b[m.Start:m.End]), Where: where,
 			Excerpt: oracle.Excerpt(b, m.Start, m.End, 80),
-			Detail:  "fields of the other user in this response: " + fields,
+			Detail:  detail + "fields of the other user in this response: " + fields,
 		}))
 	}
 }

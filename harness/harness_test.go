@@ -90,7 +90,7 @@ func TestSessionOracle(t *testing.T) {
 	req, _ := http.NewRequest("POST", "http://127.0.0.1/login/nir", nil)
 	login := func(uid int, token string) string {
 		h := http.Header{"Set-Cookie": {"sid=" + token + "; Path=/; HttpOnly"}}
-		return e.check(1, 0, uid, kindLoginNIR, req, response(303, h), nil)
+		return e.check(1, 0, viewer{uid, -1}, kindLoginNIR, req, response(303, h), nil)
 	}
 	assert.Equal(t, "tok-a", login(1, "tok-a"))
 	assert.Equal(t, "tok-b", login(2, "tok-b"))
@@ -109,13 +109,13 @@ func TestIsolationAndFailClosed(t *testing.T) {
 	own := e.pop.User(7)
 	other := e.pop.User(8)
 	body := []byte("<p>" + own.NIR + " " + own.IBAN + "</p>")
-	e.check(1, 0, 7, kindDossier, req, response(200, nil), body)
+	e.check(1, 0, viewer{7, -1}, kindDossier, req, response(200, nil), body)
 	assert.Zero(t, e.rec.Total(), "a user's own data is no violation")
 
 	body = []byte("<p>" + other.NIR + " " + other.IBAN + " " + other.Email + "</p>")
-	e.check(2, 0, 7, kindDossier, req, response(200, nil), body)
-	e.check(3, 0, oracle.Anonymous, kindProbe, req, response(200, nil), body)
-	e.check(4, 0, 9, kindDossier, req, response(503, http.Header{"Location": {"/x?m=" + url.QueryEscape(other.Email)}}), nil)
+	e.check(2, 0, viewer{7, -1}, kindDossier, req, response(200, nil), body)
+	e.check(3, 0, viewer{oracle.Anonymous, -1}, kindProbe, req, response(200, nil), body)
+	e.check(4, 0, viewer{9, -1}, kindDossier, req, response(503, http.Header{"Location": {"/x?m=" + url.QueryEscape(other.Email)}}), nil)
 	sum, err := e.rec.Close()
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), sum.ByOracle[oracle.Isolation], "three fields of one owner in one response are one violation")

@@ -43,12 +43,21 @@ const (
 	kindDossierCheck
 	kindLogout
 	kindProbe
+	kindAdviserLogin
+	kindAdviserMFA
+	kindCaseload
+	kindAdviserFile
+	kindTakeoverFile
+	kindAdviserLogout
+	kindStuffing
 	numKinds
 )
 
 var kindNames = [numKinds]string{
 	"login-legacy", "login-nir", "password-form", "password-change", "dossier",
 	"dossier-api", "attestation", "bank-change", "dossier-after-bank", "logout", "anonymous-probe",
+	"adviser-login", "adviser-mfa", "adviser-caseload", "adviser-file", "takeover-file", "adviser-logout",
+	"credential-stuffing",
 }
 
 func (k kind) String() string { return kindNames[k] }

@@ -44,6 +44,7 @@ type Record struct {
 	FirstViolation              *oracle.Violation  `json:"first_violation,omitempty"`
 	Examples                    []oracle.Violation `json:"examples,omitempty"`
 	AccountsAudited             int                `json:"accounts_audited"`
+	Advisers                    *AdviserReport     `json:"advisers,omitempty"`
 
 	Faults     []FaultEvent      `json:"faults"`
 	Thresholds []ThresholdResult `json:"thresholds"`
@@ -95,4 +96,32 @@ func evalThresholds(t Thresholds, r *Record) []ThresholdResult {
 		out = append(out, ThresholdResult{Name: "login_success", Limit: *t.LoginSuccess, Value: v, Pass: v >= *t.LoginSuccess})
 	}
 	return out
+}
+
+// AdviserReport counts the three France Travail failures separately.
+type AdviserReport struct {
+	// FilesOutsideCaseloads is how many responses gave an adviser the file
+	// of a beneficiary it does not follow (the breadth oracle).
+	FilesOutsideCaseloads uint64 `json:"files_read_outside_caseloads"`
+	// AttemptsBeforeTakeover is the fewest guesses that took a stuffed
+	// account over; nil when none was.
+	AttemptsBeforeTakeover *int `json:"attempts_before_takeover"`
+	// AccountsLocked is how many stuffed accounts were locked, and after
+	// how many failures at most.
+	AccountsLocked        int `json:"accounts_locked"`
+	FailuresBeforeLockout int `json:"failures_before_lockout"`
+	// AccessesAudited file reads the harness was served; of them,
+	// AccessesMissingFromLog were not in the target's audit log under the
+	// right reader.
+	AccessesAudited        int `json:"accesses_audited"`
+	AccessesMissingFromLog int `json:"accesses_missing_from_log"`
+	// MassReads is how many taken-over accounts read outside their
+	// caseload; AlertAfterS is the slowest alert about them, nil when one
+	// never came.
+	MassReads int `json:"mass_reads"`
+	// MassReadsUnjudged began too late in the run for their deadline.
+	MassReadsUnjudged int      `json:"mass_reads_unjudged"`
+	MassReadsAlerted  int      `json:"mass_reads_alerted"`
+	AlertAfterS       *float64 `json:"alert_after_s"`
+	AlertWithinS      float64  `json:"alert_within_s"`
 }

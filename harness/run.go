@@ -84,7 +84,14 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 	if mix == (population.Mix{}) {
 		mix = population.DefaultMix
 	}
-	pop, err := population.New(sc.Seed, sc.Users, mix)
+	var popOpts []population.Option
+	if sc.Advisers != nil {
+		if _, ok := t.(Auditor); !ok && sc.Advisers.Takeovers > 0 {
+			return fail(BadInput("advisers: the audit oracle needs a target that exposes its audit log; target %s does not", t.Name()))
+		}
+		popOpts = append(popOpts, population.WithAdvisers(sc.Advisers.Count))
+	}
+	pop, err := population.New(sc.Seed, sc.Users, mix, popOpts...)
 	if err != nil {
 		return fail(BadInput("%v", err))
 	}
@@ -126,6 +133,9 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 
 	e := newEngine(pop)
 	e.next, e.base, e.seed = transport, base, sc.Seed
+	if sc.Advisers != nil {
+		e.staff = newStaffEngine(*sc.Advisers, pop)
+	}
 	e.bankChange, e.documents, e.think = sc.Journeys.BankChange, sc.Journeys.Documents, sc.Journeys.Think
 	if sc.Journeys.Probes > 0 {
 		e.probeEvery = uint64(1 / sc.Journeys.Probes)
@@ -186,6 +196,7 @@ drain:
 		}
 	}
 	elapsed := time.Since(start)
+	e.loadEnd = time.Now()
 	close(progress)
 	cancel()
 	wg.Wait()
@@ -194,6 +205,9 @@ drain:
 	// user last wrote.
 	auditCtx, auditCancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	audited, auditErr := auditWrites(auditCtx, e, t)
+	if e.staff != nil && auditErr == nil {
+		rec.Advisers, auditErr = auditStaff(auditCtx, e, t)
+	}
 	auditCancel()
 	rec.AccountsAudited = audited
 
@@ -214,6 +228,9 @@ drain:
 	}
 	rec.Logins = Logins{Attempted: e.loginAttempts.Load(), Succeeded: e.loginOK.Load()}
 	rec.Violations, rec.ViolationsByOracle = sum.Total, sum.ByOracle
+	if rec.Advisers != nil {
+		rec.Advisers.FilesOutsideCaseloads = sum.ByOracle[oracle.Breadth]
+	}
 	rec.Victims, rec.Viewers = sum.Victims, sum.Viewers
 	rec.Examples = sum.Examples
 	if f := sum.First; f != nil {

@@ -30,8 +30,11 @@ type Scenario struct {
 	Users      int            `yaml:"users" json:"users"`
 	Population population.Mix `yaml:"population,omitempty" json:"population,omitempty"`
 	Journeys   JourneyMix     `yaml:"journeys,omitempty" json:"journeys,omitempty"`
-	Rate       RateProfile    `yaml:"rate" json:"rate"`
-	Faults     []FaultSpec    `yaml:"-" json:"faults,omitempty"`
+	// Advisers adds advisers, taken-over adviser accounts and credential
+	// stuffing to the run (the France Travail breach).
+	Advisers *AdviserPlan `yaml:"advisers,omitempty" json:"advisers,omitempty"`
+	Rate     RateProfile  `yaml:"rate" json:"rate"`
+	Faults   []FaultSpec  `yaml:"-" json:"faults,omitempty"`
 	// Defects are the reference-portal defects switched on by default.
 	Defects    []string   `yaml:"defects,omitempty" json:"defects,omitempty"`
 	Thresholds Thresholds `yaml:"thresholds,omitempty" json:"thresholds,omitempty"`
@@ -204,6 +207,12 @@ func (s *Scenario) Validate() error {
 		add("population", "fractions must be non-negative and not all zero")
 	}
 	errs = append(errs, s.Rate.validate("rate", s.Duration)...)
+	if s.Advisers != nil {
+		errs = append(errs, s.Advisers.validate()...)
+		if s.Advisers.Count > s.Users {
+			add("advisers.count", "%d advisers for %d users: want at most one per user", s.Advisers.Count, s.Users)
+		}
+	}
 	for i, f := range s.Faults {
 		path := f.Path
 		if path == "" {

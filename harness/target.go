@@ -54,3 +54,33 @@ type Deployer interface {
 	// returns the release they ran before.
 	Deploy(ctx context.Context, release string, pause time.Duration) (previous string, err error)
 }
+
+// Auditor is a target whose audit log of file accesses can be read back, for
+// the audit oracle. For a portal other than the reference one, implement it
+// over whatever the portal logs to (a table, a file, a log index).
+type Auditor interface {
+	Audit(ctx context.Context) (AuditTrail, error)
+}
+
+// AuditTrail is a target's audit log: the accesses it recorded and the
+// alerts its rules raised.
+type AuditTrail struct {
+	Entries []AuditEntry
+	Alerts  []AuditAlert
+}
+
+// AuditEntry is one recorded access of Reader (an adviser's login) to the
+// file of beneficiary Subject.
+type AuditEntry struct {
+	At      time.Time
+	Reader  string
+	Subject int
+	Granted bool
+}
+
+// AuditAlert is an alert the target raised about Reader.
+type AuditAlert struct {
+	At     time.Time
+	Reader string
+	Reason string
+}

@@ -31,8 +31,14 @@ func who(id int) string {
 // Sentence says in plain words what one violation is.
 func Sentence(v oracle.Violation) string {
 	switch v.Oracle {
-	case oracle.Writes:
+	case oracle.Writes, oracle.Auth, oracle.Audit:
 		return v.Detail
+	case oracle.Breadth:
+		s := strings.SplitN(v.Detail, "; ", 2)[0] + " (" + v.Request + ")"
+		if v.Replica != "" {
+			s += ", served by replica " + v.Replica
+		}
+		return s
 	case oracle.Session:
 		return fmt.Sprintf("%s asked %s and was handed the session token of user #%d", who(v.Viewer), v.Request, v.Owner)
 	}
@@ -58,28 +64,36 @@ func Summary(w io.Writer, r *harness.Record) error {
 	case r.Verdict == harness.VerdictError:
 		p.f("ERROR: %s\n", r.Reason)
 	case r.Violations > 0:
-		p.f("FAIL: %s violations: users received data or sessions that were not theirs.\n", count(r.Violations))
+		var broke []string
+		for _, o := range oracle.Oracles {
+			if n := r.ViolationsByOracle[o]; n > 0 {
+				broke = append(broke, fmt.Sprintf("%s %s", count(n), o))
+			}
+		}
+		p.f("FAIL: %s violations (%s).\n", count(r.Violations), strings.Join(broke, ", "))
 	case r.Verdict == harness.VerdictFail:
 		p.f("FAIL: no user received another user's data, but %s.\n", r.Reason)
 	default:
 		p.f("PASS: no user received another user's data in %s responses.\n", count(r.Requests))
 	}
 	if r.Violations > 0 {
-		p.f("  %s: users whose data reached someone else\n", plural(r.Victims, "victim"))
-		p.f("  %s: users who received another user's data\n", plural(r.Viewers, "viewer"))
+		if r.Victims > 0 {
+			p.f("  %s: users whose data reached someone else\n", plural(r.Victims, "victim"))
+		}
+		if r.Viewers > 0 {
+			p.f("  %s: users who received another user's data\n", plural(r.Viewers, "viewer"))
+		}
 		if f := r.FirstViolation; f != nil {
 			p.f("  first after %s requests (%.1f s into the run)%s\n", count(f.Seq), f.AtS, during(f.Faults))
 			p.f("  for example: %s", Sentence(*f))
-			if f.Value != "" && f.Oracle != oracle.Session {
+			if f.Value != "" && (f.Oracle == oracle.Isolation || f.Oracle == oracle.FailClosed || f.Oracle == oracle.Breadth) {
 				p.f(": %q", f.Value)
 			}
 			p.f("\n")
 		}
-		var parts []string
-		for _, o := range oracle.Oracles {
-			parts = append(parts, fmt.Sprintf("%s %d", o, r.ViolationsByOracle[o]))
-		}
-		p.f("  by oracle: %s\n", strings.Join(parts, " · "))
+	}
+	if a := r.Advisers; a != nil {
+		adviserLines(p, a)
 	}
 	if r.Incident != "" {
 		if c := Comparison(r); c != "" {
@@ -120,14 +134,40 @@ func Summary(w io.Writer, r *harness.Record) error {
 
 // incidents holds what production saw, for the comparison line.
 var incidents = map[string]string{
-	"caf-2021":      "in production ~7,000 files over ~11 hours",
-	"steam-2015":    "in production ~34,000 users' pages over ~90 minutes",
-	"klarna-2021":   "in production up to ~9,500 users over 31 minutes",
-	"railway-2026":  "in production ~0.05% of domains over 52 minutes",
-	"github-2021":   "in production very few sessions, and every user was logged out",
-	"chatgpt-2023":  "in production 1.2% of active paying users over 9 hours",
-	"cachetur-2022": "in production 33 users over ~2 hours",
-	"fujitsu-2023":  "in production 13 cases, and the service was suspended in ~200 towns",
+	"caf-2021":            "in production ~7,000 files over ~11 hours",
+	"steam-2015":          "in production ~34,000 users' pages over ~90 minutes",
+	"klarna-2021":         "in production up to ~9,500 users over 31 minutes",
+	"railway-2026":        "in production ~0.05% of domains over 52 minutes",
+	"github-2021":         "in production very few sessions, and every user was logged out",
+	"chatgpt-2023":        "in production 1.2% of active paying users over 9 hours",
+	"cachetur-2022":       "in production 33 users over ~2 hours",
+	"fujitsu-2023":        "in production 13 cases, and the service was suspended in ~200 towns",
+	"france-travail-2024": "in production the records of 36.8 M people, ~20 years of them",
+}
+
+// adviserLines says how the three France Travail controls held.
+func adviserLines(p *printer, a *harness.AdviserReport) {
+	p.f("  advisers: breadth %s read outside caseloads\n", plural(int(a.FilesOutsideCaseloads), "file"))
+	switch {
+	case a.AttemptsBeforeTakeover != nil:
+		p.f("  advisers: auth    an account was taken over after %d guessed passwords (no lockout, no second factor)\n", *a.AttemptsBeforeTakeover)
+	case a.AccountsLocked > 0:
+		p.f("  advisers: auth    %s locked after at most %d failures; no guessed password accepted\n", plural(a.AccountsLocked, "account"), a.FailuresBeforeLockout)
+	default:
+		p.f("  advisers: auth    no guessed password accepted\n")
+	}
+	alert := "never"
+	if a.AlertAfterS != nil {
+		alert = fmt.Sprintf("after %.1f s", *a.AlertAfterS)
+	}
+	switch {
+	case a.MassReads == 0 && a.MassReadsUnjudged > 0:
+		alert = "not judged, the load ended before the deadline"
+	case a.MassReads == 0:
+		alert = "no mass read"
+	}
+	p.f("  advisers: audit   %d of %s missing from the audit log; mass read alerted: %s (limit %.0f s)\n",
+		a.AccessesMissingFromLog, plural(a.AccessesAudited, "access"), alert, a.AlertWithinS)
 }
 
 // Comparison compares the run with the incident it reproduces.
@@ -205,6 +245,9 @@ func count(n uint64) string {
 func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "s") {
+		return count(uint64(n)) + " " + noun + "es"
 	}
 	return count(uint64(n)) + " " + noun + "s"
 }

@@ -74,7 +74,7 @@ func runMatrix(cmd *cobra.Command, f matrixFlags, stdout, stderr io.Writer) erro
 		base.Duration = f.duration
 	}
 	rows := []harness.MatrixRow{{Defect: harness.NoDefect}}
-	for _, d := range portal.AllDefects() {
+	for _, d := range matrixDefects() {
 		if len(f.defects) == 0 || slices.Contains(f.defects, d.Name) {
 			rows = append(rows, harness.MatrixRow{Defect: d.Name, Trigger: strings.Fields(d.Trigger)[0]})
 		}
@@ -132,6 +132,19 @@ func runMatrix(cmd *cobra.Command, f matrixFlags, stdout, stderr io.Writer) erro
 		return errGateFailed
 	}
 	return nil
+}
+
+// matrixDefects returns the defects a fault reveals. The France Travail
+// defects are revealed by journeys (a taken-over account, credential
+// stuffing), not by a fault: france-travail-2024 and its tests judge them.
+func matrixDefects() []portal.Defect {
+	var out []portal.Defect
+	for _, d := range portal.AllDefects() {
+		if slices.Contains(harness.FaultTypes(), strings.Fields(d.Trigger)[0]) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // matrixColumns returns a column per fault type (with its defaults, applied

@@ -35,7 +35,7 @@ func TestMatrixQuick(t *testing.T) {
 	assert.True(t, m.Pass)
 	assert.Empty(t, m.Missed)
 	assert.Empty(t, m.FalsePositives)
-	for _, d := range portal.AllDefects() {
+	for _, d := range matrixDefects() {
 		c, ok := m.Cell(d.Name, harness.NoFault)
 		require.True(t, ok)
 		assert.False(t, c.Detected, "%s must stay latent without its trigger", d.Name)
@@ -54,7 +54,7 @@ func TestMatrixQuick(t *testing.T) {
 			assert.Greater(t, c.Victims, 0)
 		}
 	}
-	assert.Equal(t, len(portal.AllDefects()), caught, "each defect caught under its trigger")
+	assert.Equal(t, len(matrixDefects()), caught, "each defect caught under its trigger")
 	assert.Contains(t, out, "PASS:")
 }
 

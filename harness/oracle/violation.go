@@ -15,10 +15,13 @@ const (
 	Session    = "session"     // a session token of B was delivered to A
 	Writes     = "writes"      // an account does not hold what its user last wrote
 	FailClosed = "fail-closed" // an anonymous or error response carried a datum
+	Breadth    = "breadth"     // an adviser received the file of a beneficiary it does not follow
+	Auth       = "auth"        // a guessed adviser password was accepted, or failures went on without lockout
+	Audit      = "audit"       // an access is missing from the audit log, or a mass read raised no alert in time
 )
 
 // Oracles lists the oracle ids in report order.
-var Oracles = []string{Isolation, Session, Writes, FailClosed}
+var Oracles = []string{Isolation, Session, Writes, FailClosed, Breadth, Auth, Audit}
 
 // Anonymous is the viewer id of a request made without any session.
 const Anonymous = -1

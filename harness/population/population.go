@@ -71,10 +71,27 @@ type Population struct {
 	pendingFrom, migratedFrom uint64
 
 	nir, iban, phone, email, benef perm
+
+	advisers *Advisers // nil without WithAdvisers
 }
 
+// Option configures a Population.
+type Option func(*Population) error
+
+// WithAdvisers gives the population n advisers, each following a caseload.
+func WithAdvisers(n int) Option {
+	return func(p *Population) error {
+		a, err := p.Advisers(n)
+		p.advisers = a
+		return err
+	}
+}
+
+// Staff returns the population's advisers, or nil if it has none.
+func (p *Population) Staff() *Advisers { return p.advisers }
+
 // New returns the population of size users generated from seed.
-func New(seed uint64, size int, mix Mix) (*Population, error) {
+func New(seed uint64, size int, mix Mix, opts ...Option) (*Population, error) {
 	if size < 1 || size > MaxSize {
 		return nil, fmt.Errorf("population size %d out of range 1..%d", size, MaxSize)
 	}
@@ -84,7 +101,7 @@ func New(seed uint64, size int, mix Mix) (*Population, error) {
 	}
 	scale := func(f float64) uint64 { return uint64(f / total * (1 << 32)) }
 	k := mix64(seed ^ 0x63726f737374616c) // "crosstal"
-	return &Population{
+	p := &Population{
 		seed:         seed,
 		size:         size,
 		pendingFrom:  scale(mix.Legacy),
@@ -94,7 +111,13 @@ func New(seed uint64, size int, mix Mix) (*Population, error) {
 		phone:        newPerm(2e8, k^3),
 		email:        newPerm(1e8, k^4),
 		benef:        newPerm(uint64(len(departments))*1e7, k^5),
-	}, nil
+	}
+	for _, o := range opts {
+		if err := o(p); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // Size returns the number of users.

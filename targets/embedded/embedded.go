@@ -40,6 +40,8 @@ type Stack struct {
 	defects  portal.DefectSet
 
 	accounts *portal.MemAccounts
+	advisers *portal.MemAdvisers
+	audit    *portal.AuditLog
 	sessions *portal.RESPSessions
 	redis    *miniredis.Miniredis
 	link     *toxiproxy.Proxy
@@ -58,6 +60,7 @@ var (
 	_ harness.EdgePurger   = (*Stack)(nil)
 	_ harness.StoreLink    = (*Stack)(nil)
 	_ harness.Deployer     = (*Stack)(nil)
+	_ harness.Auditor      = (*Stack)(nil)
 )
 
 // Option configures a Stack.
@@ -100,6 +103,11 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 		return "", fmt.Errorf("edge cannot listen on %s: %w", s.listen, err)
 	}
 	s.accounts = Seed(pop)
+	if s.advisers, err = SeedAdvisers(pop); err != nil {
+		edgeLn.Close()
+		return "", err
+	}
+	s.audit = portal.NewAuditLog()
 	if s.redis, err = miniredis.Run(); err != nil {
 		edgeLn.Close()
 		return "", fmt.Errorf("session store: %w", err)
@@ -118,7 +126,8 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 			edgeLn.Close()
 			return "", fmt.Errorf("replica cannot listen: %w", err)
 		}
-		r := portal.NewReplica("r"+strconv.Itoa(i+1), s.accounts, s.sessions, s.defects)
+		r := portal.NewReplica("r"+strconv.Itoa(i+1), portal.Stores{Accounts: s.accounts, Sessions: s.sessions,
+			Advisers: s.advisers, Audit: s.audit}, s.defects)
 		s.running = append(s.running, r)
 		s.serve(ln, r)
 		upstreams = append(upstreams, "http://"+ln.Addr().String())
@@ -153,6 +162,20 @@ func Seed(pop *population.Population) *portal.MemAccounts {
 	return m
 }
 
+// SeedAdvisers returns an adviser store holding pop's advisers (none if the
+// population has no staff).
+func SeedAdvisers(pop *population.Population) (*portal.MemAdvisers, error) {
+	staff := pop.Staff()
+	var list []portal.Adviser
+	for a := 0; staff != nil && a < staff.Count(); a++ {
+		first, last := staff.Name(a)
+		salt := "adv" + strconv.Itoa(a)
+		list = append(list, portal.Adviser{ID: a, Login: staff.Login(a), First: first, Last: last, Salt: salt,
+			PassHash: portal.HashPassword(salt, staff.Password(a)), MFA: staff.MFACode(a)})
+	}
+	return portal.NewMemAdvisers(list)
+}
+
 // AccountOf returns user i of pop as the portal stores it.
 func AccountOf(pop *population.Population, i int) portal.Account {
 	u := pop.User(i)
@@ -164,8 +187,13 @@ func AccountOf(pop *population.Population, i int) portal.Account {
 		state = portal.StateMigrated
 	}
 	salt := strconv.FormatUint(pop.Seed()^uint64(i)*0x9e3779b97f4a7c15, 36)
+	adviser := -1
+	if staff := pop.Staff(); staff != nil {
+		adviser = staff.Of(i)
+	}
 	return portal.Account{
-		ID: i, NIR: u.NIR, CAF: u.CAF, Number: u.Number, First: u.First, Last: u.Last,
+		Adviser: adviser,
+		ID:      i, NIR: u.NIR, CAF: u.CAF, Number: u.Number, First: u.First, Last: u.Last,
 		Email: u.Email, Phone: u.Phone, Street: u.Street, PostalCode: u.PostalCode, City: u.City,
 		Salary: u.Salary, Family: u.Family, IBAN: u.IBAN, State: state,
 		Salt: salt, PassHash: portal.HashPassword(salt, pop.Password(i, gen)),
@@ -255,6 +283,20 @@ func (s *Stack) Deploy(ctx context.Context, release string, pause time.Duration)
 		r.SetVersion(release)
 	}
 	return previous, nil
+}
+
+// Audit implements harness.Auditor: the reference portal's audit log is
+// shared by its replicas and read here directly.
+func (s *Stack) Audit(context.Context) (harness.AuditTrail, error) {
+	entries, alerts := s.audit.Snapshot()
+	var t harness.AuditTrail
+	for _, e := range entries {
+		t.Entries = append(t.Entries, harness.AuditEntry{At: e.At, Reader: e.Reader, Subject: e.Subject, Granted: e.Granted})
+	}
+	for _, a := range alerts {
+		t.Alerts = append(t.Alerts, harness.AuditAlert{At: a.At, Reader: a.Reader, Reason: a.Reason})
+	}
+	return t, nil
 }
 
 // Stop implements harness.Target.

@@ -25,6 +25,9 @@ func encodeSession(version string, s Session) string {
 		}
 		return "0"
 	}
+	if s.IsAdviser {
+		return "adv|" + strconv.Itoa(s.Adviser) + "|" + b(s.MFAPending)
+	}
 	if version == V2 {
 		return b(s.MustChange) + "|" + b(s.Migration) + "|" + strconv.Itoa(s.Account) + "|v2"
 	}
@@ -35,6 +38,12 @@ func encodeSession(version string, s Session) string {
 func decodeSession(v string) (Session, error) {
 	f := strings.Split(v, "|")
 	switch {
+	case len(f) == 3 && f[0] == "adv":
+		id, err := strconv.Atoi(f[1])
+		if err != nil || id < 0 || (f[2] != "0" && f[2] != "1") {
+			return Session{}, errBadSession
+		}
+		return Session{IsAdviser: true, Adviser: id, MFAPending: f[2] == "1"}, nil
 	case len(f) == 3:
 		return sessionFields(f[0], f[1], f[2])
 	case len(f) == 4 && f[3] == "v2":

@@ -12,6 +12,7 @@ type MemAccounts struct {
 	accounts []Account
 	byNIR    map[string]int
 	byBenef  map[string]int
+	byAdv    map[int][]int
 }
 
 var _ AccountStore = (*MemAccounts)(nil)
@@ -22,6 +23,7 @@ func NewMemAccounts(n int) *MemAccounts {
 		accounts: make([]Account, 0, n),
 		byNIR:    make(map[string]int, n),
 		byBenef:  make(map[string]int, n),
+		byAdv:    make(map[int][]int),
 	}
 }
 
@@ -34,6 +36,7 @@ func (m *MemAccounts) Add(a Account) error {
 	m.accounts = append(m.accounts, a)
 	m.byNIR[a.NIR] = a.ID
 	m.byBenef[a.CAF+"/"+a.Number] = a.ID
+	m.byAdv[a.Adviser] = append(m.byAdv[a.Adviser], a.ID)
 	return nil
 }
 
@@ -64,6 +67,20 @@ func (m *MemAccounts) ByBeneficiary(ctx context.Context, caf, number string) (Ac
 		return Account{}, ErrNotFound
 	}
 	return m.Get(ctx, id)
+}
+
+// Caseload implements AccountStore.
+func (m *MemAccounts) Caseload(ctx context.Context, adviser, limit int) ([]Account, error) {
+	ids := m.byAdv[adviser]
+	out := make([]Account, 0, min(limit, len(ids)))
+	for _, id := range ids[:min(limit, len(ids))] {
+		a, err := m.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 func (m *MemAccounts) update(id int, f func(*Account)) error {

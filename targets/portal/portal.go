@@ -46,6 +46,7 @@ type Account struct {
 	Family     string
 	IBAN       string
 	State      State
+	Adviser    int // the adviser who follows this beneficiary
 	Salt       string
 	PassHash   string
 }
@@ -62,6 +63,8 @@ type AccountStore interface {
 	// SetPassword stores a new password hash and marks the account migrated.
 	SetPassword(ctx context.Context, id int, passHash string) error
 	SetIBAN(ctx context.Context, id int, iban string) error
+	// Caseload returns up to limit beneficiaries that adviser follows.
+	Caseload(ctx context.Context, adviser, limit int) ([]Account, error)
 }
 
 // Session is one login, as a replica understands it. The store keeps it
@@ -70,6 +73,10 @@ type Session struct {
 	Account    int
 	MustChange bool // temporary password still in use
 	Migration  bool // opened through the identifier-migration login
+
+	IsAdviser  bool // an adviser's session: Adviser is set, Account is not
+	Adviser    int
+	MFAPending bool // password given, second factor not yet
 }
 
 // SessionStore maps session tokens to encoded sessions. Implementations are

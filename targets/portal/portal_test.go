@@ -35,7 +35,7 @@ func newStack(t *testing.T, defects ...string) *stack {
 	sessions := NewMemSessions()
 	var ups []string
 	for _, name := range []string{"r1", "r2"} {
-		srv := httptest.NewServer(NewReplica(name, accounts, sessions, set))
+		srv := httptest.NewServer(NewReplica(name, Stores{Accounts: accounts, Sessions: sessions}, set))
 		t.Cleanup(srv.Close)
 		ups = append(ups, srv.URL)
 	}

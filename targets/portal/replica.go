@@ -23,6 +23,8 @@ type Replica struct {
 	name     string
 	accounts AccountStore
 	sessions SessionStore
+	advisers AdviserStore
+	audit    *AuditLog
 	defects  DefectSet
 	mux      *http.ServeMux
 	version  atomic.Pointer[string]
@@ -32,9 +34,19 @@ type Replica struct {
 	render   sharedRenderer          // see defect_shared_render_buffer.go
 }
 
+// Stores are what replicas share: accounts and sessions, and optionally
+// advisers and the audit log (without them the adviser pages answer 404).
+type Stores struct {
+	Accounts AccountStore
+	Sessions SessionStore
+	Advisers AdviserStore
+	Audit    *AuditLog
+}
+
 // NewReplica returns replica name serving from the given stores.
-func NewReplica(name string, accounts AccountStore, sessions SessionStore, defects DefectSet) *Replica {
-	r := &Replica{name: name, accounts: accounts, sessions: sessions, defects: defects, mux: http.NewServeMux()}
+func NewReplica(name string, st Stores, defects DefectSet) *Replica {
+	r := &Replica{name: name, accounts: st.Accounts, sessions: st.Sessions, advisers: st.Advisers, audit: st.Audit,
+		defects: defects, mux: http.NewServeMux()}
 	r.SetVersion(V1)
 	r.mux.HandleFunc("GET /{$}", r.home)
 	r.mux.HandleFunc("GET /login", r.loginPage)
@@ -47,6 +59,13 @@ func NewReplica(name string, accounts AccountStore, sessions SessionStore, defec
 	r.mux.HandleFunc("GET /attestation", r.attestation)
 	r.mux.HandleFunc("POST /bank", r.bank)
 	r.mux.HandleFunc("POST /logout", r.logout)
+	if r.advisers != nil && r.audit != nil {
+		r.mux.HandleFunc("POST /adviser/login", r.adviserLogin)
+		r.mux.HandleFunc("POST /adviser/mfa", r.adviserMFA)
+		r.mux.HandleFunc("GET /adviser/caseload", r.adviserCaseload)
+		r.mux.HandleFunc("GET /adviser/files/{caf}/{number}", r.adviserFile)
+		r.mux.HandleFunc("POST /adviser/logout", r.adviserLogout)
+	}
 	r.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok\n"))
@@ -152,8 +171,8 @@ func (r *Replica) session(w http.ResponseWriter, req *http.Request, api, allowMu
 		}
 		s = fallback
 	default:
-		if s, err = r.decode(raw); err != nil {
-			r.anonymous(w, req, api) // an unreadable session is no session
+		if s, err = r.decode(raw); err != nil || s.IsAdviser {
+			r.anonymous(w, req, api) // an unreadable session, or an adviser's, is no beneficiary session
 			return "", Session{}, Account{}, false
 		}
 		r.remember(s)

@@ -32,12 +32,12 @@ func TestSessionCodec(t *testing.T) {
 func TestSessionFormatSkew(t *testing.T) {
 	v2 := encodeSession(V2, Session{Account: 1234, MustChange: true})
 	set, _ := NewDefectSet(DefectSessionFormatSkew)
-	old := NewReplica("r1", nil, nil, set)
+	old := NewReplica("r1", Stores{}, set)
 	got, err := old.decode(v2)
 	require.NoError(t, err)
 	assert.Equal(t, 1, got.Account, "the defect takes the must-change flag for the account")
 
-	correct := NewReplica("r1", nil, nil, DefectSet{})
+	correct := NewReplica("r1", Stores{}, DefectSet{})
 	got, err = correct.decode(v2)
 	require.NoError(t, err)
 	assert.Equal(t, 1234, got.Account)
