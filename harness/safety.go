@@ -53,6 +53,9 @@ func resolveAllowed(ctx context.Context, host string, allow []string) (string, e
 	return ips[0].IP.String(), nil
 }
 
+// maxConnsPerHost bounds the harness's connections to one target.
+const maxConnsPerHost = 2048
+
 // newSafeTransport returns the transport every harness request goes
 // through: no proxy from the environment, a dialer that connects only to
 // loopback or allowed hosts, and enough idle connections for the load.
@@ -72,8 +75,11 @@ func newSafeTransport(allow []string) *http.Transport {
 			return d.DialContext(ctx, network, net.JoinHostPort(ip, port))
 		},
 		MaxIdleConns:        0,
-		MaxIdleConnsPerHost: 10_000,
-		IdleConnTimeout:     30 * time.Second,
-		DisableCompression:  true,
+		MaxIdleConnsPerHost: maxConnsPerHost,
+		// Bounded: past this, requests wait for a connection (and the wait
+		// counts in their latency) instead of exhausting file descriptors.
+		MaxConnsPerHost:    maxConnsPerHost,
+		IdleConnTimeout:    30 * time.Second,
+		DisableCompression: true,
 	}
 }

@@ -33,12 +33,16 @@ func HTML(w io.Writer, r *harness.Record) error {
 // chart draws requests per second as an SVG polyline.
 func chart(r *harness.Record) template.HTML {
 	const width, height, pad = 800.0, 200.0, 30.0
-	n := len(r.Timeline)
+	points := r.Timeline
+	if n := len(points); n > 1 && float64(points[n-1].T)+1 > r.DurationS {
+		points = points[:n-1] // the last second is partial: drawn whole it would plunge
+	}
+	n := len(points)
 	if n == 0 {
 		return ""
 	}
 	var peak uint64 = 1
-	for _, p := range r.Timeline {
+	for _, p := range points {
 		peak = max(peak, p.Requests)
 	}
 	span := max(r.DurationS, float64(n))
@@ -51,11 +55,11 @@ func chart(r *harness.Record) template.HTML {
 			x(f.StartS), pad, max(x(f.EndS)-x(f.StartS), 1), height-2*pad, template.HTMLEscapeString(f.Name))
 	}
 	b.WriteString(`<polyline fill="none" stroke="#1f5fa8" stroke-width="2" points="`)
-	for _, p := range r.Timeline {
+	for _, p := range points {
 		fmt.Fprintf(&b, "%.1f,%.1f ", x(float64(p.T)+0.5), y(p.Requests))
 	}
 	b.WriteString(`"/><polyline fill="none" stroke="#b00" stroke-width="1.5" points="`)
-	for _, p := range r.Timeline {
+	for _, p := range points {
 		fmt.Fprintf(&b, "%.1f,%.1f ", x(float64(p.T)+0.5), y(p.Errors))
 	}
 	b.WriteString(`"/>`)
@@ -75,7 +79,7 @@ var htmlPage = template.Must(template.New("report").Parse(`<!doctype html>
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;color:#222}
 h1 span{padding:.1em .5em;border-radius:.3em;color:#fff}
 .pass{background:#2a7a2a}.fail{background:#b00}.error{background:#a60}
-pre{background:#f4f4f4;padding:1em;overflow:auto}
+pre{background:#f4f4f4;padding:1em;white-space:pre-wrap;overflow-wrap:anywhere}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3em;text-align:left;vertical-align:top}
 code{word-break:break-all}
 </style></head><body>
@@ -87,9 +91,9 @@ code{word-break:break-all}
 <p>Requests per second (blue), errors (red); shaded spans are faults.</p>
 {{.Chart}}
 <h2>Thresholds</h2>
-<table><tr><th>threshold</th><th>value</th><th>limit</th><th></th></tr>
+{{if not .R.Thresholds}}<p>This scenario sets no threshold: the gate is the oracles alone.</p>{{else}}<table><tr><th>threshold</th><th>value</th><th>limit</th><th></th></tr>
 {{range .R.Thresholds}}<tr><td>{{.Name}}</td><td>{{printf "%.4g" .Value}}</td><td>{{printf "%.4g" .Limit}}</td><td>{{if .Pass}}ok{{else}}<b>breached</b>{{end}}</td></tr>{{end}}
-</table>
+</table>{{end}}
 <h2>Steps</h2>
 <table><tr><th>step</th><th>requests</th><th>errors</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>
 {{range .R.Steps}}<tr><td>{{.Step}}</td><td>{{.Requests}}</td><td>{{.Errors}}</td><td>{{printf "%.2f" .LatencyMS.P50}}</td><td>{{printf "%.2f" .LatencyMS.P90}}</td><td>{{printf "%.2f" .LatencyMS.P99}}</td><td>{{printf "%.2f" .LatencyMS.Max}}</td></tr>{{end}}

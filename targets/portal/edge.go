@@ -94,7 +94,8 @@ func NewEdge(upstreams []string, defects DefectSet) *Edge {
 		upstreams: upstreams,
 		defects:   defects,
 		client: &http.Client{
-			Transport: &http.Transport{MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second, DisableCompression: true},
+			Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512,
+				IdleConnTimeout: 30 * time.Second, DisableCompression: true},
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
 			},

@@ -24,8 +24,12 @@ type RESPSessions struct {
 	timeout time.Duration
 	defects DefectSet
 	pool    chan *respConn
+	slots   chan struct{} // one per open connection, pooled or in use
 	dialer  net.Dialer
 }
+
+// maxStoreConns bounds a store client's open connections.
+const maxStoreConns = 256
 
 var _ SessionStore = (*RESPSessions)(nil)
 
@@ -41,7 +45,7 @@ type respConn struct {
 // NewRESPSessions returns a store on the server at addr.
 func NewRESPSessions(addr string, timeout time.Duration, defects DefectSet) *RESPSessions {
 	return &RESPSessions{addr: addr, timeout: timeout, defects: defects, pool: make(chan *respConn, 64),
-		dialer: net.Dialer{Timeout: timeout}}
+		slots: make(chan struct{}, maxStoreConns), dialer: net.Dialer{Timeout: timeout}}
 }
 
 // Get implements SessionStore.
@@ -73,7 +77,7 @@ func (s *RESPSessions) Close() {
 	for {
 		select {
 		case c := <-s.pool:
-			c.c.Close()
+			s.discard(c)
 		default:
 			return
 		}
@@ -97,7 +101,7 @@ func (s *RESPSessions) do(ctx context.Context, args ...string) (*string, error) 
 		if s.reuseAfterError(err) {
 			s.release(c)
 		} else {
-			c.c.Close() // its next bytes may be this command's late reply
+			s.discard(c) // its next bytes may be this command's late reply
 		}
 		return nil, fmt.Errorf("session store: %w", err)
 	}
@@ -105,14 +109,28 @@ func (s *RESPSessions) do(ctx context.Context, args ...string) (*string, error) 
 	return v, nil
 }
 
+// conn returns a pooled connection, or dials one when a slot is free, or
+// waits for either until the command's timeout.
 func (s *RESPSessions) conn(ctx context.Context) (*respConn, error) {
 	select {
 	case c := <-s.pool:
 		return c, nil
 	default:
 	}
+	wait := time.NewTimer(s.timeout)
+	defer wait.Stop()
+	select {
+	case c := <-s.pool:
+		return c, nil
+	case s.slots <- struct{}{}:
+	case <-wait.C:
+		return nil, errors.New("no free connection")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	nc, err := s.dialer.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
+		<-s.slots
 		return nil, err
 	}
 	return &respConn{c: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}, nil
@@ -122,8 +140,13 @@ func (s *RESPSessions) release(c *respConn) {
 	select {
 	case s.pool <- c:
 	default:
-		c.c.Close()
+		s.discard(c)
 	}
+}
+
+func (s *RESPSessions) discard(c *respConn) {
+	c.c.Close()
+	<-s.slots
 }
 
 func (c *respConn) roundTrip(args []string) (*string, error) {
