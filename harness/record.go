@@ -27,6 +27,8 @@ type Record struct {
 	Users       int       `json:"users"`
 	StartedAt   time.Time `json:"started_at"`
 	Interrupted bool      `json:"interrupted,omitempty"`
+	// Notes say what the run could not check, and why.
+	Notes []string `json:"notes,omitempty"`
 
 	Requests      uint64  `json:"requests"`
 	DurationS     float64 `json:"duration_s"`

@@ -205,6 +205,10 @@ drain:
 	// user last wrote.
 	auditCtx, auditCancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	audited, auditErr := auditWrites(auditCtx, e, t)
+	if errors.Is(auditErr, ErrNoReadBack) {
+		auditErr = nil // the target cannot read accounts back: no writes oracle
+		rec.Notes = append(rec.Notes, "writes oracle skipped: target "+t.Name()+" cannot read accounts back")
+	}
 	if e.staff != nil && auditErr == nil {
 		rec.Advisers, auditErr = auditStaff(auditCtx, e, t)
 	}

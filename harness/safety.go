@@ -43,7 +43,7 @@ func resolveAllowed(ctx context.Context, host string, allow []string) (string, e
 	}
 	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
 	if err != nil || len(ips) == 0 {
-		return "", fmt.Errorf("host %s does not resolve: %v", host, err)
+		return "", fmt.Errorf("host %s does not resolve (%v); crosstalk sends load only to loopback addresses unless the host is allowed explicitly (--allow-host %s)", host, err, host)
 	}
 	for _, ip := range ips {
 		if !ip.IP.IsLoopback() {

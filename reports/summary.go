@@ -126,6 +126,9 @@ func Summary(w io.Writer, r *harness.Record) error {
 		}
 		p.f("threshold   %s %.4g %s %.4g %s\n", t.Name, t.Value, op, t.Limit, verdict)
 	}
+	for _, n := range r.Notes {
+		p.f("note        %s\n", n)
+	}
 	if r.Interrupted {
 		p.f("interrupted before the end: the figures cover the part that ran\n")
 	}

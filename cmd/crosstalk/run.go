@@ -17,6 +17,7 @@ import (
 	"github.com/crosstalk-dev/crosstalk/scenarios"
 	"github.com/crosstalk-dev/crosstalk/targets/embedded"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
+	urltarget "github.com/crosstalk-dev/crosstalk/targets/url"
 )
 
 type runFlags struct {
@@ -33,6 +34,9 @@ type runFlags struct {
 	maxRequests uint64
 	timeout     time.Duration
 	quiet       bool
+	baseURL     string
+	allowHosts  []string
+	faults      string
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -57,7 +61,10 @@ the faults and writes the report of what ran.`,
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&f.target, "target", "embedded", "system under test: embedded (the reference stack in-process)")
+	fl.StringVar(&f.target, "target", "embedded", "system under test: embedded (the reference stack in-process) or url (a running stack at --base-url)")
+	fl.StringVar(&f.baseURL, "base-url", "", "url target: the running stack's base URL, loopback unless --allow-host")
+	fl.StringArrayVar(&f.allowHosts, "allow-host", nil, "let the load go to this non-loopback host (repeatable); never needed for 127.0.0.1")
+	fl.StringVar(&f.faults, "faults", "", `"none" drops the scenario's fault schedule (for a target that supports none of its faults)`)
 	fl.StringVarP(&f.out, "out", "o", "", "directory for the reports (default crosstalk-out/SCENARIO)")
 	fl.StringVar(&f.seed, "seed", "", "run seed, decimal or 0x-hex (default: the scenario's)")
 	fl.DurationVar(&f.duration, "duration", 0, "length of the load; fault times given in % scale with it (default: the scenario's)")
@@ -89,23 +96,25 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	if err != nil {
 		return harness.BadInput("--defect: %v", err)
 	}
-	if f.target != "embedded" {
-		return harness.BadInput("--target %q: unknown target (available: embedded)", f.target)
+	switch f.faults {
+	case "":
+	case "none":
+		sc.Faults = nil
+	default:
+		return harness.BadInput(`--faults %q: the only value is "none"`, f.faults)
 	}
-	replicas := sc.Target.Replicas
-	if f.replicas > 0 {
-		replicas = f.replicas
+	target, notes, err := newTarget(sc, f, set)
+	if err != nil {
+		return err
 	}
-	if replicas == 0 {
-		replicas = embedded.DefaultReplicas
-	}
-	target := embedded.New(embedded.WithListen(f.listen), embedded.WithReplicas(replicas), embedded.WithDefects(set))
-
 	out := f.out
 	if out == "" {
 		out = filepath.Join("crosstalk-out", sc.Name)
 	}
-	opts := harness.Options{Out: out, Defects: set.Names()}
+	opts := harness.Options{Out: out, Defects: set.Names(), AllowHosts: f.allowHosts}
+	if f.target == "url" {
+		opts.Defects = nil
+	}
 	var pl *progressLine
 	if !f.quiet && isTerminal(stderr) {
 		pl = &progressLine{w: stderr}
@@ -113,6 +122,9 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	}
 	fmt.Fprintf(stderr, "crosstalk: %s on %s: %d users, %s, defects: %s\n", sc.Name, target.Name(), sc.Users, sc.Duration, orNone(set.Names()))
 	rec, runErr := harness.Run(cmd.Context(), sc, target, opts)
+	if rec != nil {
+		rec.Notes = append(notes, rec.Notes...)
+	}
 	if pl != nil {
 		pl.done()
 	}
@@ -135,6 +147,39 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 		return errGateFailed
 	}
 	return nil
+}
+
+// newTarget builds the target the flags name, with notes on what of the
+// scenario does not apply to it.
+func newTarget(sc *harness.Scenario, f runFlags, set portal.DefectSet) (harness.Target, []string, error) {
+	switch f.target {
+	case "embedded":
+		if f.baseURL != "" {
+			return nil, nil, harness.BadInput("--base-url goes with --target url")
+		}
+		replicas := sc.Target.Replicas
+		if f.replicas > 0 {
+			replicas = f.replicas
+		}
+		if replicas == 0 {
+			replicas = embedded.DefaultReplicas
+		}
+		return embedded.New(embedded.WithListen(f.listen), embedded.WithReplicas(replicas), embedded.WithDefects(set)), nil, nil
+	case "url":
+		if f.baseURL == "" {
+			return nil, nil, harness.BadInput("--target url needs --base-url http://host:port")
+		}
+		if len(f.defect) > 0 || (f.defects != "" && f.defects != "none") {
+			return nil, nil, harness.BadInput("--defect and --defects switch the reference portal's defects; a stack at --base-url is not the reference portal")
+		}
+		t, err := urltarget.New(f.baseURL, f.allowHosts)
+		var notes []string
+		if len(sc.Defects) > 0 {
+			notes = append(notes, "the scenario's reference-portal defects do not apply to target url")
+		}
+		return t, notes, err
+	}
+	return nil, nil, harness.BadInput("--target %q: unknown target (available: embedded, url)", f.target)
 }
 
 func applyOverrides(sc *harness.Scenario, f runFlags) error {
