@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,12 @@ type engine struct {
 
 	loginAttempts, loginOK atomic.Uint64
 
+	flowFailures     atomic.Uint64
+	firstFlowFailure atomic.Pointer[flowFailure]
+	sensitive        [5]bool // by population.Field; all true unless the portal says otherwise
+	household        int     // household size, 0 for none
+	shares           [5]bool // fields household members may see of each other
+
 	bufs sync.Pool
 }
 
@@ -71,6 +78,9 @@ func newEngine(pop *population.Population) *engine {
 		faults:   func() []string { return nil },
 	}
 	e.tokens.init()
+	for i := range e.sensitive {
+		e.sensitive[i] = true
+	}
 	e.bufs.New = func() any { b := make([]byte, 0, 32<<10); return &b }
 	for i := range e.users {
 		u := &e.users[i]
@@ -199,7 +209,7 @@ func (e *engine) observe(uid, adv int, k kind, req *http.Request, resp *http.Res
 	case adv >= 0:
 		e.staffAdvance(adv, k, resp, token, seq, at)
 	case uid >= 0:
-		e.journey.advance(e, uid, resp, token)
+		e.journey.advance(e, uid, resp, body, token)
 	}
 	failed := err != nil || status >= 500
 	e.stats.observe(k, at, lat, failed)
@@ -223,7 +233,6 @@ func (v viewer) id() int {
 // and returns the session token it set, if any.
 func (e *engine) check(seq uint64, at time.Duration, who viewer, k kind, req *http.Request, resp *http.Response, body []byte) string {
 	var buf [8]oracle.Match
-	uid := who.id()
 	e.foreign(seq, at, who, req, resp, e.scanner.Scan(buf[:0], body), "body", body)
 	token := ""
 	for name, vs := range resp.Header {
@@ -240,14 +249,27 @@ func (e *engine) check(seq uint64, at time.Duration, who viewer, k kind, req *ht
 	if token == "" {
 		return ""
 	}
+	return e.claimToken(seq, at, who, resp, token, "header Set-Cookie")
+}
+
+// claimToken is the session oracle: a session token (a cookie, or a value a
+// flow extracted) is recorded as the viewer's when first seen; seen again by
+// another viewer, it is a violation, and it is never adopted. It returns the
+// token the viewer may use.
+func (e *engine) claimToken(seq uint64, at time.Duration, who viewer, resp *http.Response, token, where string) string {
+	uid := who.id()
 	owner, known := e.tokens.owner(token)
 	switch {
 	case known && owner != uid:
-		e.rec.Add(e.evidence(oracle.Session, seq, at, uid, owner, req, resp, oracle.Violation{
-			Field: "session-token", Value: token, Where: "header Set-Cookie",
+		req := resp.Request
+		if req == nil {
+			req = &http.Request{Method: "?", URL: &url.URL{}}
+		}
+		e.rec.Add(e.evidence(oracle.Session, seq, at, who.uid, owner, req, resp, oracle.Violation{
+			Field: "session-token", Value: token, Where: where,
 			Detail: "a session token issued to another user was delivered to this one",
 		}))
-		return "" // never adopt another user's session
+		return ""
 	case !known && uid != oracle.Anonymous:
 		// A new token: issued at login, or rotated; either way it is this
 		// viewer's from now on.
@@ -261,8 +283,11 @@ func (e *engine) check(seq uint64, at time.Duration, who viewer, k kind, req *ht
 // person is one leaked response, its evidence naming every field.
 func (e *engine) foreign(seq uint64, at time.Duration, who viewer, req *http.Request, resp *http.Response, ms []oracle.Match, where string, b []byte) {
 	for i, m := range ms {
-		if m.Owner == who.uid || seenOwner(ms[:i], m.Owner) {
+		if m.Owner == who.uid || seenOwner(ms[:i], m.Owner) || !e.sensitive[m.Field] {
 			continue
+		}
+		if e.household > 0 && who.uid >= 0 && who.uid/e.household == m.Owner/e.household && e.sharedOnly(ms, m.Owner) {
+			continue // household members may see these fields of each other
 		}
 		o, detail := oracle.Isolation, ""
 		switch {
@@ -287,6 +312,17 @@ func (e *engine) foreign(seq uint64, at time.Duration, who viewer, req *http.Req
 			Detail:  detail + "fields of the other user in this response: " + fields,
 		}))
 	}
+}
+
+// sharedOnly reports whether every field of owner among ms is one household
+// members share.
+func (e *engine) sharedOnly(ms []oracle.Match, owner int) bool {
+	for _, m := range ms {
+		if m.Owner == owner && e.sensitive[m.Field] && !e.shares[m.Field] {
+			return false
+		}
+	}
+	return true
 }
 
 func seenOwner(ms []oracle.Match, owner int) bool {

@@ -1,9 +1,12 @@
 package harness
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 )
@@ -29,7 +32,7 @@ const (
 )
 
 // kind is what a request does, for per-step statistics.
-type kind uint8
+type kind uint16
 
 const (
 	kindLoginLegacy kind = iota
@@ -60,7 +63,49 @@ var kindNames = [numKinds]string{
 	"credential-stuffing",
 }
 
-func (k kind) String() string { return kindNames[k] }
+func (k kind) String() string {
+	if k < numKinds {
+		return kindNames[k]
+	}
+	names := *flowKindNames.Load()
+	if int(k-numKinds) < len(names) {
+		return names[k-numKinds]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// maxKinds bounds the kinds of request a run can tell apart in its
+// statistics: the built-in ones and the declared flows' steps.
+const maxKinds = 512
+
+// flowKindNames are the names of the declared flows' steps, "flow/step",
+// registered once per name; copy-on-write, read without a lock.
+var (
+	flowKindNames = func() *atomic.Pointer[[]string] {
+		p := new(atomic.Pointer[[]string])
+		p.Store(&[]string{})
+		return p
+	}()
+	flowKindMu sync.Mutex
+)
+
+// flowKind returns the kind of a declared step, registering its name.
+func flowKind(name string) (kind, error) {
+	flowKindMu.Lock()
+	defer flowKindMu.Unlock()
+	names := *flowKindNames.Load()
+	for i, n := range names {
+		if n == name {
+			return numKinds + kind(i), nil
+		}
+	}
+	if int(numKinds)+len(names) >= maxKinds {
+		return 0, fmt.Errorf("too many flow steps (at most %d)", maxKinds-int(numKinds))
+	}
+	next := append(append([]string(nil), names...), name)
+	flowKindNames.Store(&next)
+	return numKinds + kind(len(names)), nil
+}
 
 func (k kind) isLogin() bool { return k == kindLoginLegacy || k == kindLoginNIR }
 
@@ -76,6 +121,12 @@ type user struct {
 	ibanAlt    uint16 // with ibanUnsure: the other generation that may hold
 	ibanUnsure bool
 	cycle      uint32
+
+	// declared flows only (see flow.go)
+	flow   int16             // the flow under way, -1 between journeys
+	vars   map[string]string // values extracted by earlier steps
+	jar    map[string]string // the user's cookies
+	follow string            // a redirect to follow next
 }
 
 // journey is a protocol the synthetic users follow: it builds each user's
@@ -87,8 +138,9 @@ type journey interface {
 	// request fills t with user i's next request.
 	request(e *engine, t *vegetaTarget, i int)
 	// advance moves user i on after its response (nil when the request
-	// failed) and hands it to e.inFlight or e.idle.
-	advance(e *engine, i int, resp *http.Response, token string)
+	// failed; body is only valid during the call) and hands it to
+	// e.inFlight or e.idle.
+	advance(e *engine, i int, resp *http.Response, body []byte, token string)
 }
 
 // portalJourney is the reference portal's protocol: legacy or identifier-
@@ -173,7 +225,7 @@ func (e *engine) post(t *vegetaTarget, path string, v url.Values) {
 	t.Header["Content-Type"] = []string{formType}
 }
 
-func (portalJourney) advance(e *engine, i int, resp *http.Response, token string) {
+func (portalJourney) advance(e *engine, i int, resp *http.Response, _ []byte, token string) {
 	u := &e.users[i]
 	status := 0
 	if resp != nil {
@@ -265,7 +317,9 @@ func (j pageJourney) request(e *engine, t *vegetaTarget, i int) {
 	e.get(t, j.path)
 }
 
-func (pageJourney) advance(e *engine, i int, _ *http.Response, _ string) { e.idle <- int32(i) }
+func (pageJourney) advance(e *engine, i int, _ *http.Response, _ []byte, _ string) {
+	e.idle <- int32(i)
+}
 
 // plans decides, reproducibly from the seed, whether user i takes an
 // optional step (tag) with probability p in its journey number cycle.

@@ -136,6 +136,9 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 	if sc.Advisers != nil {
 		e.staff = newStaffEngine(*sc.Advisers, pop)
 	}
+	if err := e.describePortal(sc); err != nil {
+		return fail(err)
+	}
 	e.bankChange, e.documents, e.think = sc.Journeys.BankChange, sc.Journeys.Documents, sc.Journeys.Think
 	if sc.Journeys.Probes > 0 {
 		e.probeEvery = uint64(1 / sc.Journeys.Probes)
@@ -161,6 +164,9 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 		maxWorkers = DefaultMaxWorkers
 	}
 	atk := e.attacker(timeout, 64, maxWorkers)
+	if err := e.preflightFlow(ctx, timeout); err != nil {
+		return fail(err)
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -271,6 +277,85 @@ drain:
 		}
 	}
 	return rec, nil
+}
+
+// describePortal installs the scenario's flows and what it says of the
+// portal: session cookie or token, sensitive fields, households.
+func (e *engine) describePortal(sc *Scenario) error {
+	if p := sc.Portal; p != nil {
+		if p.SessionCookie != "" {
+			e.cookie = p.SessionCookie
+		}
+		if len(p.Sensitive) > 0 {
+			e.sensitive = [5]bool{}
+			for _, f := range p.Sensitive {
+				e.sensitive[fieldsByName[f]] = true
+			}
+		}
+		if h := p.Household; h != nil {
+			e.household = h.Size
+			for _, f := range h.Shares {
+				e.shares[fieldsByName[f]] = true
+			}
+		}
+	}
+	if len(sc.Flows) == 0 {
+		return nil
+	}
+	plans, errs := compileFlows(sc.Flows)
+	if len(errs) > 0 {
+		return &Error{Class: ClassBadInput, Err: errors.Join(errs...)}
+	}
+	j := &flowJourney{plans: plans}
+	if sc.Portal != nil {
+		j.sessionVar = sc.Portal.SessionVar
+	}
+	e.journey = j
+	for i := range e.users {
+		e.users[i].flow = -1
+	}
+	return nil
+}
+
+// preflightFlow runs one user's flow to its end before the load starts: if
+// a seeded user cannot get through (the population was not imported, a
+// step is described wrong), the run stops with the step and the reason.
+func (e *engine) preflightFlow(ctx context.Context, timeout time.Duration) error {
+	j, ok := e.journey.(*flowJourney)
+	if !ok {
+		return nil
+	}
+	e.start = time.Now() // the load resets it; preflight requests count from here
+	think := e.think
+	e.think = 0
+	defer func() { e.think = think }()
+	client := &http.Client{Transport: e, Timeout: timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	e.fresh.Store(1)
+	for steps := 0; steps < 100; steps++ {
+		var t vegeta.Target
+		j.request(e, &t, 0)
+		req, err := t.Request()
+		if err != nil {
+			return TargetFailure(fmt.Errorf("preflight: %w", err))
+		}
+		if resp, err := client.Do(req.WithContext(ctx)); err == nil {
+			resp.Body.Close()
+		}
+		select {
+		case <-e.inFlight:
+			continue
+		case <-e.idle:
+		}
+		if f := e.firstFlowFailure.Load(); f != nil {
+			return TargetFailure(fmt.Errorf("preflight: seeded user #%d could not get through step %s: %s; "+
+				"is the population seeded (crosstalk population export --users %d --seed %d) and the flow right?",
+				f.user, f.step, f.why, len(e.users), e.seed))
+		}
+		e.idle <- 0
+		return nil
+	}
+	return TargetFailure(errors.New("preflight: the flow did not end within 100 steps"))
 }
 
 // attacker returns a vegeta attacker whose client sends through the engine.

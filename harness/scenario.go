@@ -30,6 +30,10 @@ type Scenario struct {
 	Users      int            `yaml:"users" json:"users"`
 	Population population.Mix `yaml:"population,omitempty" json:"population,omitempty"`
 	Journeys   JourneyMix     `yaml:"journeys,omitempty" json:"journeys,omitempty"`
+	// Portal describes a portal other than the reference one; Flows are its
+	// journeys. Without flows, users follow the reference portal's journeys.
+	Portal *PortalSpec `yaml:"portal,omitempty" json:"portal,omitempty"`
+	Flows  []Flow      `yaml:"flows,omitempty" json:"flows,omitempty"`
 	// Advisers adds advisers, taken-over adviser accounts and credential
 	// stuffing to the run (the France Travail breach).
 	Advisers *AdviserPlan `yaml:"advisers,omitempty" json:"advisers,omitempty"`
@@ -207,6 +211,16 @@ func (s *Scenario) Validate() error {
 		add("population", "fractions must be non-negative and not all zero")
 	}
 	errs = append(errs, s.Rate.validate("rate", s.Duration)...)
+	if len(s.Flows) > 0 {
+		_, ferrs := compileFlows(s.Flows)
+		errs = append(errs, ferrs...)
+		if s.Advisers != nil {
+			add("advisers", "advisers follow the reference portal's adviser journeys; they cannot be combined with flows")
+		}
+	}
+	if s.Portal != nil {
+		errs = append(errs, s.Portal.validate()...)
+	}
 	if s.Advisers != nil {
 		errs = append(errs, s.Advisers.validate()...)
 		if s.Advisers.Count > s.Users {

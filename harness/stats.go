@@ -12,8 +12,8 @@ import (
 type stats struct {
 	mu       sync.Mutex
 	all      *hdrhistogram.Histogram
-	perKind  [numKinds]*hdrhistogram.Histogram
-	errs     [numKinds]uint64
+	perKind  [maxKinds]*hdrhistogram.Histogram // created on first use
+	errs     [maxKinds]uint64
 	timeline []second
 }
 
@@ -30,20 +30,19 @@ const (
 )
 
 func newStats() *stats {
-	s := &stats{all: hdrhistogram.New(histMin, histMax, 3)}
-	for i := range s.perKind {
-		s.perKind[i] = hdrhistogram.New(histMin, histMax, 3)
-	}
-	return s
+	return &stats{all: hdrhistogram.New(histMin, histMax, 3)}
 }
 
 func (s *stats) observe(k kind, at, lat time.Duration, failed bool) {
 	us := max(int64(lat/time.Microsecond), histMin)
 	us = min(us, histMax)
-	sec := int(at / time.Second)
+	sec := min(max(int(at/time.Second), 0), int(MaxDuration/time.Second))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_ = s.all.RecordValue(us)
+	if s.perKind[k] == nil {
+		s.perKind[k] = hdrhistogram.New(histMin, histMax, 3)
+	}
 	_ = s.perKind[k].RecordValue(us)
 	for len(s.timeline) <= sec {
 		s.timeline = append(s.timeline, second{})
@@ -89,7 +88,7 @@ func (s *stats) summary() (all Latency, errors uint64, steps []StepStats, timeli
 	defer s.mu.Unlock()
 	for k, h := range s.perKind {
 		errors += s.errs[k]
-		if h.TotalCount() == 0 {
+		if h == nil || h.TotalCount() == 0 {
 			continue
 		}
 		steps = append(steps, StepStats{Step: kind(k).String(), Requests: h.TotalCount(), Errors: s.errs[k], LatencyMS: latencyOf(h)})
