@@ -17,8 +17,7 @@ func auditStaff(ctx context.Context, e *engine, t Target) (*AdviserReport, error
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rep := &AdviserReport{AccessesAudited: len(s.accesses), AlertWithinS: s.plan.AlertWithin.Seconds()}
-	for a, n := range s.takeoverAt {
-		_ = a
+	for _, n := range s.takeoverAt {
 		if rep.AttemptsBeforeTakeover == nil || n < *rep.AttemptsBeforeTakeover {
 			n := n
 			rep.AttemptsBeforeTakeover = &n

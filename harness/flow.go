@@ -14,7 +14,6 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/crosstalk-dev/crosstalk/harness/oracle"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 )
 
@@ -503,5 +502,3 @@ type flowFailure struct {
 	user      int
 	step, why string
 }
-
-var _ = oracle.Anonymous

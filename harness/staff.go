@@ -144,7 +144,7 @@ func newStaffEngine(plan AdviserPlan, pop *population.Population) *staffEngine {
 	return s
 }
 
-// pick returns an adviser ready to act for the request numbered n, or false
+// pickStaff returns an adviser ready to act for the request numbered n, or false
 // when this request belongs to the beneficiaries.
 func (e *engine) pickStaff(n uint64) (int, bool) {
 	s := e.staff

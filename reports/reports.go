@@ -55,17 +55,26 @@ func WriteAll(dir string, r *harness.Record) error {
 	return nil
 }
 
-// writeFile renders into a temporary file beside path and renames it into
-// place, so that readers never see a partial report.
 func writeFile(path string, r *harness.Record, render Renderer) error {
+	return WriteAtomic(path, func(w io.Writer) error {
+		if err := render(w, r); err != nil {
+			return fmt.Errorf("rendering %s: %w", filepath.Base(path), err)
+		}
+		return nil
+	})
+}
+
+// WriteAtomic writes path through a temporary file beside it, renamed into
+// place once complete, so that readers never see a partial file.
+func WriteAtomic(path string, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if err := render(tmp, r); err != nil {
+	if err := write(tmp); err != nil {
 		tmp.Close()
-		return fmt.Errorf("rendering %s: %w", filepath.Base(path), err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
 		return err

@@ -115,7 +115,7 @@ func runMatrix(cmd *cobra.Command, f matrixFlags, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stderr, "crosstalk: matrix of %d defects (and none) under %d fault schedules, %s a cell\n", len(rows)-1, len(cols), base.Duration)
 	m, runErr := harness.RunMatrix(cmd.Context(), spec)
 	if m != nil {
-		if err := writeAtomic(filepath.Join(f.out, "matrix.json"), func(w io.Writer) error { return reports.MatrixJSON(w, m) }); err != nil {
+		if err := reports.WriteAtomic(filepath.Join(f.out, "matrix.json"), func(w io.Writer) error { return reports.MatrixJSON(w, m) }); err != nil {
 			return harness.TargetFailure(err)
 		}
 		if err := reports.MatrixTable(stdout, m); err != nil {
@@ -177,22 +177,4 @@ func faultColumn(name string) func() []harness.FaultSpec {
 			At: harness.When{Frac: 0.2, Set: true}, For: harness.When{Frac: 0.6, Set: true},
 		}}
 	}
-}
-
-// writeAtomic writes path through a temporary file, so that it is never
-// seen half written.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/crosstalk-dev/crosstalk/harness"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
+	"github.com/crosstalk-dev/crosstalk/reports"
 )
 
 func newPopulationCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -51,7 +52,7 @@ response. Formats: csv (with a header), json (an array of objects), sql
 				return harness.BadInput("%v", err)
 			}
 			if out != "" {
-				return writeAtomic(out, func(w io.Writer) error { return exportWithProgress(pop, w, format, stderr) })
+				return reports.WriteAtomic(out, func(w io.Writer) error { return exportWithProgress(pop, w, format, stderr) })
 			}
 			return exportWithProgress(pop, stdout, format, stderr)
 		},

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -26,6 +25,7 @@ type Adviser struct {
 // Implementations are safe for concurrent use.
 type AdviserStore interface {
 	ByLogin(ctx context.Context, login string) (Adviser, error)
+	ByID(ctx context.Context, id int) (Adviser, error)
 	// Failures returns the failed logins since the last success.
 	Failures(ctx context.Context, id int) (int, error)
 	// Failed records a failed login and returns the failures so far.
@@ -39,7 +39,6 @@ type MemAdvisers struct {
 	advisers []Adviser
 	byLogin  map[string]int
 	failures []atomic.Int32
-	mu       sync.Mutex
 }
 
 var _ AdviserStore = (*MemAdvisers)(nil)
@@ -64,6 +63,14 @@ func (m *MemAdvisers) ByLogin(_ context.Context, login string) (Adviser, error) 
 		return Adviser{}, ErrNotFound
 	}
 	return m.advisers[i], nil
+}
+
+// ByID implements AdviserStore.
+func (m *MemAdvisers) ByID(_ context.Context, id int) (Adviser, error) {
+	if id < 0 || id >= len(m.advisers) {
+		return Adviser{}, ErrNotFound
+	}
+	return m.advisers[id], nil
 }
 
 // Failures implements AdviserStore.
@@ -144,11 +151,10 @@ func (r *Replica) adviserMFA(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Replica) adviserByID(ctx context.Context, id int) *Adviser {
-	m, ok := r.advisers.(*MemAdvisers)
-	if !ok || id < 0 || id >= len(m.advisers) {
+	a, err := r.advisers.ByID(ctx, id)
+	if err != nil {
 		return nil
 	}
-	a := m.advisers[id]
 	return &a
 }
 
