@@ -123,6 +123,7 @@ type flowPlan struct {
 type stepPlan struct {
 	Step
 	kind    kind
+	user    bool // some template reads .User: only then is the user's record built
 	path    *template.Template
 	headers map[string]*template.Template
 	form    map[string]*template.Template
@@ -223,6 +224,7 @@ func compileFlows(flows []Flow) ([]flowPlan, []error) {
 					}
 				}
 			}
+			plan.user = usesUser(s)
 			k, err := flowKind(f.Name + "/" + s.Name)
 			if err != nil {
 				add(sp, "%v", err)
@@ -314,7 +316,10 @@ func (j *flowJourney) request(e *engine, t *vegetaTarget, i int) {
 		e.get(t, u.follow)
 		return
 	}
-	data := flowData{User: e.flowUser(i), Vars: u.vars}
+	data := flowData{Vars: u.vars}
+	if s.user {
+		data.User = e.flowUser(i)
+	}
 	exec := func(tm *template.Template) string {
 		var b strings.Builder
 		if err := tm.Execute(&b, data); err != nil {
@@ -344,6 +349,22 @@ func (j *flowJourney) request(e *engine, t *vegetaTarget, i int) {
 		t.Body, _ = json.Marshal(m)
 		t.Header["Content-Type"] = []string{"application/json"}
 	}
+}
+
+// usesUser reports whether any of the step's templates reads .User.
+func usesUser(s Step) bool {
+	texts := []string{s.Path}
+	for _, m := range []map[string]string{s.Headers, s.Form, s.JSON} {
+		for _, v := range m {
+			texts = append(texts, v)
+		}
+	}
+	for _, t := range texts {
+		if strings.Contains(t, ".User") {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *engine) flowUser(i int) flowUser {
