@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Fault is one kind of breakage the nemesis applies and heals. Each kind is a
@@ -61,4 +62,18 @@ func FaultDoc(name string) string { return faultKinds[name].doc }
 // unsupported is the error of a fault that the target cannot apply.
 func unsupported(fault string, t Target) error {
 	return BadInput("fault %s is not supported by target %s", fault, t.Name())
+}
+
+// Sleep waits for d, or until ctx ends and then returns its error. Every
+// pause of a fault or a target waits through it, so that Ctrl-C never waits
+// out a rolling restart.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -37,10 +37,14 @@ func (f *rollingDeploy) Check(t Target) error {
 
 func (f *rollingDeploy) Apply(ctx context.Context, t Target) error {
 	prev, err := t.(Deployer).Deploy(ctx, f.Release, f.Pause)
+	if prev != "" {
+		// Kept even when the deploy failed or was cut short: the replicas
+		// it moved must be rolled back to it.
+		f.previous = prev
+	}
 	if err != nil {
 		return fmt.Errorf("deploying %s: %w", f.Release, err)
 	}
-	f.previous = prev
 	return nil
 }
 

@@ -99,6 +99,15 @@ func (n *nemesis) apply(ctx context.Context, i int) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	ev := FaultEvent{Name: f.Name(), Type: f.Type, StartS: at, EndS: at}
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// The load ended while the fault was still being applied (a long
+		// rolling restart in a short run): not a failure of the target.
+		// What was applied is healed with the rest.
+		ev.Error = "interrupted: the load ended while it was being applied"
+		n.events = append(n.events, ev)
+		n.on[i] = true
+		return nil
+	}
 	if err != nil {
 		ev.Error = err.Error()
 		n.events = append(n.events, ev)

@@ -41,14 +41,62 @@ type EdgePurger interface {
 	PurgeEdge(ctx context.Context) error
 }
 
-// StoreLink is a target whose replicas reach their session store over a link
-// that can be slowed or cut.
+// StoreLink is a target whose replicas reach their stores over links that
+// can be slowed or cut (Toxiproxy in both stacks). Stores are named by what
+// they hold: "sessions", "accounts".
 type StoreLink interface {
-	// StoreLatency delays the store's replies; zero removes the delay.
-	StoreLatency(ctx context.Context, latency, jitter time.Duration) error
-	// StoreDown makes the store unreachable, dropping open connections.
-	StoreDown(ctx context.Context) error
-	StoreUp(ctx context.Context) error
+	// StoreLinks names the stores whose links can be broken.
+	StoreLinks() []string
+	// StoreToxic puts a Toxiproxy toxic on every replica's link to store,
+	// replacing any; nil removes it.
+	StoreToxic(ctx context.Context, store string, t *Toxic) error
+	// StoreDown makes store unreachable, dropping open connections.
+	StoreDown(ctx context.Context, store string) error
+	StoreUp(ctx context.Context, store string) error
+}
+
+// Toxic is a Toxiproxy toxic on the replies from a store: its type
+// (latency, timeout, reset_peer, ...) and attributes, as Toxiproxy names them.
+type Toxic struct {
+	Type       string
+	Attributes map[string]int
+}
+
+// StoreFlusher is a target whose stores can be emptied (FLUSHALL on Redis).
+type StoreFlusher interface {
+	FlushStore(ctx context.Context, store string) error
+}
+
+// ServiceAction is what a service fault does to one service of the stack.
+type ServiceAction string
+
+// Service actions, as Docker names them.
+const (
+	ServicePause   ServiceAction = "pause"
+	ServiceUnpause ServiceAction = "unpause"
+	ServiceKill    ServiceAction = "kill"
+	ServiceStart   ServiceAction = "start"
+	ServiceRestart ServiceAction = "restart"
+)
+
+// Services is a target made of named services (containers, or in-process
+// servers) that faults can freeze, kill and restart by name.
+type Services interface {
+	// Services names the services, in a stable order.
+	Services() []string
+	// ServiceActions lists what can be done to the services.
+	ServiceActions() []ServiceAction
+	// ServiceDo acts on one service and returns once it took effect: a
+	// started or restarted service answers again.
+	ServiceDo(ctx context.Context, service string, action ServiceAction) error
+}
+
+// ServiceExecer is a target that can run a command inside a service, such
+// as a configuration reload.
+type ServiceExecer interface {
+	// ServiceExec runs cmd in service and returns its combined output; a
+	// non-zero exit status is an error that carries the output.
+	ServiceExec(ctx context.Context, service string, cmd []string) (string, error)
 }
 
 // Deployer is a target whose replicas can be moved to another release one at

@@ -6,7 +6,9 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -42,16 +44,19 @@ type Stack struct {
 	accounts *portal.MemAccounts
 	advisers *portal.MemAdvisers
 	audit    *portal.AuditLog
-	sessions *portal.RESPSessions
+	sessions portal.ClosableSessionStore
 	redis    *miniredis.Miniredis
 	link     *toxiproxy.Proxy
 	running  []*portal.Replica
-	deploy   sync.Mutex
-	edge     *portal.Edge
-	servers  []*http.Server
-	base     string
-	client   *http.Client
-	wg       sync.WaitGroup
+	// replicaSrv are the replicas' servers, nil while killed.
+	replicaSrv []*replicaServer
+	svcMu      sync.Mutex
+	deploy     sync.Mutex
+	edge       *portal.Edge
+	servers    []*http.Server
+	base       string
+	client     *http.Client
+	wg         sync.WaitGroup
 }
 
 var (
@@ -61,7 +66,14 @@ var (
 	_ harness.StoreLink    = (*Stack)(nil)
 	_ harness.Deployer     = (*Stack)(nil)
 	_ harness.Auditor      = (*Stack)(nil)
+	_ harness.Services     = (*Stack)(nil)
+	_ harness.StoreFlusher = (*Stack)(nil)
 )
+
+type replicaServer struct {
+	addr   string
+	server *http.Server
+}
 
 // Option configures a Stack.
 type Option func(*Stack)
@@ -118,7 +130,7 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 		edgeLn.Close()
 		return "", fmt.Errorf("session store link: %w", err)
 	}
-	s.sessions = portal.NewRESPSessions(s.link.Listen, portal.DefaultStoreTimeout, s.defects)
+	s.sessions = portal.NewSessionStore(s.link.Listen, portal.DefaultStoreTimeout, s.defects)
 	var upstreams []string
 	for i := 0; i < s.replicas; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -129,7 +141,7 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 		r := portal.NewReplica("r"+strconv.Itoa(i+1), portal.Stores{Accounts: s.accounts, Sessions: s.sessions,
 			Advisers: s.advisers, Audit: s.audit}, s.defects)
 		s.running = append(s.running, r)
-		s.serve(ln, r)
+		s.replicaSrv = append(s.replicaSrv, &replicaServer{addr: ln.Addr().String(), server: s.serve(ln, r)})
 		upstreams = append(upstreams, "http://"+ln.Addr().String())
 	}
 	s.edge = portal.NewEdge(upstreams, s.defects)
@@ -139,7 +151,7 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 	return s.base, nil
 }
 
-func (s *Stack) serve(ln net.Listener, h http.Handler) {
+func (s *Stack) serve(ln net.Listener, h http.Handler) *http.Server {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 	s.servers = append(s.servers, srv)
 	s.wg.Add(1)
@@ -147,6 +159,7 @@ func (s *Stack) serve(ln net.Listener, h http.Handler) {
 		defer s.wg.Done()
 		_ = srv.Serve(ln)
 	}()
+	return srv
 }
 
 // Seed returns an account store holding pop: legacy and migrated accounts
@@ -165,6 +178,12 @@ func Seed(pop *population.Population) *portal.MemAccounts {
 // SeedAdvisers returns an adviser store holding pop's advisers (none if the
 // population has no staff).
 func SeedAdvisers(pop *population.Population) (*portal.MemAdvisers, error) {
+	return portal.NewMemAdvisers(AdvisersOf(pop))
+}
+
+// AdvisersOf returns pop's advisers as the portal stores them, ID a at
+// position a (none if the population has no staff).
+func AdvisersOf(pop *population.Population) []portal.Adviser {
 	staff := pop.Staff()
 	var list []portal.Adviser
 	for a := 0; staff != nil && a < staff.Count(); a++ {
@@ -173,7 +192,7 @@ func SeedAdvisers(pop *population.Population) (*portal.MemAdvisers, error) {
 		list = append(list, portal.Adviser{ID: a, Login: staff.Login(a), First: first, Last: last, Salt: salt,
 			PassHash: portal.HashPassword(salt, staff.Password(a)), MFA: staff.MFACode(a)})
 	}
-	return portal.NewMemAdvisers(list)
+	return list
 }
 
 // AccountOf returns user i of pop as the portal stores it.
@@ -238,27 +257,104 @@ func (s *Stack) PurgeEdge(context.Context) error {
 	return nil
 }
 
-// StoreLatency implements harness.StoreLink with a Toxiproxy latency toxic
-// on the replies from the session store; a zero latency removes it.
-func (s *Stack) StoreLatency(ctx context.Context, latency, jitter time.Duration) error {
-	if latency == 0 {
-		return s.link.Toxics.RemoveToxic(ctx, "latency")
+// StoreLinks implements harness.StoreLink: only the session store is
+// reached over a link; accounts are in memory.
+func (s *Stack) StoreLinks() []string { return []string{"sessions"} }
+
+// StoreToxic implements harness.StoreLink with a toxic of the in-process
+// Toxiproxy on the replies from the session store.
+func (s *Stack) StoreToxic(ctx context.Context, _ string, t *harness.Toxic) error {
+	if t == nil {
+		err := s.link.Toxics.RemoveToxic(ctx, "fault")
+		if err != nil && strings.Contains(err.Error(), "not found") {
+			return nil
+		}
+		return err
 	}
-	_, err := s.link.Toxics.AddToxicJson(strings.NewReader(fmt.Sprintf(
-		`{"name":"latency","type":"latency","stream":"downstream","attributes":{"latency":%d,"jitter":%d}}`,
-		latency.Milliseconds(), jitter.Milliseconds())))
+	spec, err := json.Marshal(map[string]any{"name": "fault", "type": t.Type, "stream": "downstream", "attributes": t.Attributes})
+	if err != nil {
+		return err
+	}
+	_, err = s.link.Toxics.AddToxicJson(bytes.NewReader(spec))
 	return err
 }
 
 // StoreDown implements harness.StoreLink: the link refuses connections and
 // drops the open ones.
-func (s *Stack) StoreDown(context.Context) error {
+func (s *Stack) StoreDown(context.Context, string) error {
 	s.link.Stop()
 	return nil
 }
 
 // StoreUp implements harness.StoreLink.
-func (s *Stack) StoreUp(context.Context) error { return s.link.Start() }
+func (s *Stack) StoreUp(context.Context, string) error { return s.link.Start() }
+
+// FlushStore implements harness.StoreFlusher.
+func (s *Stack) FlushStore(context.Context, string) error {
+	s.redis.FlushAll()
+	return nil
+}
+
+// Services implements harness.Services: the replicas, "replica-1" to
+// "replica-N", and the session store, "redis".
+func (s *Stack) Services() []string {
+	out := make([]string, 0, s.replicas+1)
+	for i := range s.replicas {
+		out = append(out, "replica-"+strconv.Itoa(i+1))
+	}
+	return append(out, "redis")
+}
+
+// ServiceActions implements harness.Services: an in-process server can be
+// killed and started, not frozen.
+func (s *Stack) ServiceActions() []harness.ServiceAction {
+	return []harness.ServiceAction{harness.ServiceKill, harness.ServiceStart, harness.ServiceRestart}
+}
+
+// ServiceDo implements harness.Services. Killing a replica closes its
+// listener and its connections; starting it listens on the same address
+// again. The session store is a cache without persistence: killing it drops
+// every connection and every session.
+func (s *Stack) ServiceDo(ctx context.Context, service string, a harness.ServiceAction) error {
+	if a == harness.ServiceRestart {
+		if err := s.ServiceDo(ctx, service, harness.ServiceKill); err != nil {
+			return err
+		}
+		return s.ServiceDo(ctx, service, harness.ServiceStart)
+	}
+	if service == "redis" {
+		if a == harness.ServiceKill {
+			s.link.Stop()
+			s.redis.FlushAll()
+			return nil
+		}
+		return s.link.Start()
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(service, "replica-"))
+	if err != nil || n < 1 || n > len(s.replicaSrv) {
+		return fmt.Errorf("no service %q", service)
+	}
+	s.svcMu.Lock()
+	defer s.svcMu.Unlock()
+	srv := s.replicaSrv[n-1]
+	if a == harness.ServiceKill {
+		if srv.server == nil {
+			return nil
+		}
+		err := srv.server.Close()
+		srv.server = nil
+		return err
+	}
+	if srv.server != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", srv.addr)
+	if err != nil {
+		return fmt.Errorf("replica %d cannot listen again on %s: %w", n, srv.addr, err)
+	}
+	srv.server = s.serve(ln, s.running[n-1])
+	return nil
+}
 
 // Releases implements harness.Deployer.
 func (s *Stack) Releases() []string { return []string{portal.V1, portal.V2} }
@@ -274,10 +370,8 @@ func (s *Stack) Deploy(ctx context.Context, release string, pause time.Duration)
 	previous := s.running[0].Version()
 	for i, r := range s.running {
 		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return previous, ctx.Err()
-			case <-time.After(pause):
+			if err := harness.Sleep(ctx, pause); err != nil {
+				return previous, err
 			}
 		}
 		r.SetVersion(release)
@@ -288,7 +382,12 @@ func (s *Stack) Deploy(ctx context.Context, release string, pause time.Duration)
 // Audit implements harness.Auditor: the reference portal's audit log is
 // shared by its replicas and read here directly.
 func (s *Stack) Audit(context.Context) (harness.AuditTrail, error) {
-	entries, alerts := s.audit.Snapshot()
+	return AuditTrailOf(s.audit.Snapshot()), nil
+}
+
+// AuditTrailOf returns the reference portal's audit entries and alerts as
+// the harness reads them.
+func AuditTrailOf(entries []portal.AuditEntry, alerts []portal.AuditAlert) harness.AuditTrail {
 	var t harness.AuditTrail
 	for _, e := range entries {
 		t.Entries = append(t.Entries, harness.AuditEntry{At: e.At, Reader: e.Reader, Subject: e.Subject, Granted: e.Granted})
@@ -296,7 +395,7 @@ func (s *Stack) Audit(context.Context) (harness.AuditTrail, error) {
 	for _, a := range alerts {
 		t.Alerts = append(t.Alerts, harness.AuditAlert{At: a.At, Reader: a.Reader, Reason: a.Reason})
 	}
-	return t, nil
+	return t
 }
 
 // Stop implements harness.Target.

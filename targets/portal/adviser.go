@@ -221,8 +221,11 @@ func (r *Replica) adviserFile(w http.ResponseWriter, req *http.Request) {
 	if adv != nil {
 		reader = adv.Login
 	}
-	r.audit.record(r, AuditEntry{At: time.Now(), Reader: reader, Subject: a.ID, Granted: granted,
+	err = r.record(req.Context(), AuditEntry{At: time.Now(), Reader: reader, Subject: a.ID, Granted: granted,
 		Outside: a.Adviser != s.Adviser, Replica: r.name, From: req.RemoteAddr})
+	if r.failed(w, err) {
+		return
+	}
 	if !granted {
 		w.Header().Set("Cache-Control", "no-store")
 		render(w, http.StatusForbidden, errorPage, "Ce dossier ne fait pas partie de votre portefeuille.")

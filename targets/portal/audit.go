@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -29,32 +30,42 @@ type AuditAlert struct {
 const (
 	massReadLimit  = 10
 	massReadWindow = time.Minute
+	massReadReason = "mass read: more than 10 files outside the caseload within a minute"
 )
 
+// AuditSink is where replicas record file accesses: the in-memory AuditLog,
+// or PGAudit shared by the replicas of the container stack. Each applies the
+// mass-read rule. Implementations are safe for concurrent use.
+type AuditSink interface {
+	// Append records one access; an error means it was not recorded, and
+	// the correct portal then refuses the access it could not audit.
+	Append(ctx context.Context, e AuditEntry) error
+}
+
 // AuditLog is the portal's shared, append-only access log with its alerting
-// rule. It is safe for concurrent use.
+// rule, in memory. It is safe for concurrent use.
 type AuditLog struct {
 	mu      sync.Mutex
 	entries []AuditEntry
 	alerts  []AuditAlert
 	outside map[string][]time.Time // recent out-of-caseload accesses by reader
 	alerted map[string]bool
-
-	queue chan AuditEntry // see defect_blind_audit_log.go
-	once  sync.Once
 }
+
+var _ AuditSink = (*AuditLog)(nil)
 
 // NewAuditLog returns an empty log.
 func NewAuditLog() *AuditLog {
 	return &AuditLog{outside: map[string][]time.Time{}, alerted: map[string]bool{}}
 }
 
-func (l *AuditLog) append(e AuditEntry) {
+// Append implements AuditSink.
+func (l *AuditLog) Append(_ context.Context, e AuditEntry) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.entries = append(l.entries, e)
 	if e.Reader == "" || !e.Outside {
-		return
+		return nil
 	}
 	recent := l.outside[e.Reader]
 	for len(recent) > 0 && e.At.Sub(recent[0]) > massReadWindow {
@@ -64,9 +75,9 @@ func (l *AuditLog) append(e AuditEntry) {
 	l.outside[e.Reader] = recent
 	if len(recent) > massReadLimit && !l.alerted[e.Reader] {
 		l.alerted[e.Reader] = true
-		l.alerts = append(l.alerts, AuditAlert{At: e.At, Reader: e.Reader,
-			Reason: "mass read: more than 10 files outside the caseload within a minute"})
+		l.alerts = append(l.alerts, AuditAlert{At: e.At, Reader: e.Reader, Reason: massReadReason})
 	}
+	return nil
 }
 
 // Snapshot returns a copy of the entries and alerts so far.

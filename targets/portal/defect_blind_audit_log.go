@@ -1,6 +1,10 @@
 package portal
 
-import "time"
+import (
+	"context"
+	"sync"
+	"time"
+)
 
 // DefectBlindAuditLog reproduces the third France Travail failure
 // (INCIDENTS.md): logging unable to detect abnormal behaviour. Here the
@@ -18,27 +22,33 @@ func init() {
 	})
 }
 
-// record appends an access to the log, the way the replica's version does.
-func (l *AuditLog) record(r *Replica, e AuditEntry) {
-	if l == nil {
-		return
-	}
+// blindWriter is the defect's asynchronous audit writer: one per replica.
+type blindWriter struct {
+	once  sync.Once
+	queue chan AuditEntry
+}
+
+// record appends an access to the replica's audit sink, the way the
+// replica's version does. An error is an access the correct portal could
+// not audit; the defect's writer never reports one.
+func (r *Replica) record(ctx context.Context, e AuditEntry) error {
 	if !r.defects.Has(DefectBlindAuditLog) {
-		l.append(e)
-		return
+		return r.audit.Append(ctx, e)
 	}
 	e.Reader = ""
-	l.once.Do(func() {
-		l.queue = make(chan AuditEntry, 8)
+	w := &r.blind
+	w.once.Do(func() {
+		w.queue = make(chan AuditEntry, 8)
 		go func() {
-			for e := range l.queue {
+			for e := range w.queue {
 				time.Sleep(2 * time.Millisecond) // a slow sink
-				l.append(e)
+				_ = r.audit.Append(context.Background(), e)
 			}
 		}()
 	})
 	select {
-	case l.queue <- e:
+	case w.queue <- e:
 	default: // full: the entry is lost
 	}
+	return nil
 }

@@ -1,8 +1,11 @@
 package portal
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -56,6 +59,16 @@ func EdgeVariants() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// EdgeRulesOf returns the named rules as an edge deployed with defects
+// runs them: the rules another edge (nginx in the container stack) renders.
+func EdgeRulesOf(name string, defects DefectSet) (EdgeRules, error) {
+	r, ok := edgeVariants[name]
+	if !ok {
+		return EdgeRules{}, fmt.Errorf("unknown edge rules %q (known: %s)", name, strings.Join(EdgeVariants(), ", "))
+	}
+	return deployedRules(name, r, defects), nil
 }
 
 // Edge is the reverse proxy and cache in front of the replicas. It is an
@@ -157,14 +170,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 
-	out, err := http.NewRequestWithContext(req.Context(), req.Method, e.pick()+req.URL.RequestURI(), req.Body)
-	if err != nil {
-		http.Error(w, "bad gateway", http.StatusBadGateway)
-		return
-	}
-	out.Header = req.Header.Clone()
-	out.ContentLength = req.ContentLength
-	resp, err := e.client.Do(out)
+	resp, err := e.forward(req)
 	if err != nil {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, "bad gateway", http.StatusBadGateway)
@@ -187,6 +193,36 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		e.mu.Unlock()
 	}
 	writeCached(w, c, "MISS")
+}
+
+// forward sends req to the next replica; a replica that refuses the
+// connection is skipped for the next one, as nginx's proxy_next_upstream
+// error does, since nothing of the request reached it.
+func (e *Edge) forward(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		var err error
+		if body, err = io.ReadAll(req.Body); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	for range e.upstreams {
+		var out *http.Request
+		out, err = http.NewRequestWithContext(req.Context(), req.Method, e.pick()+req.URL.RequestURI(), bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		out.Header = req.Header.Clone()
+		var resp *http.Response
+		if resp, err = e.client.Do(out); err == nil {
+			return resp, nil
+		}
+		if op := (*net.OpError)(nil); !errors.As(err, &op) || op.Op != "dial" {
+			return nil, err
+		}
+	}
+	return nil, err
 }
 
 func (e *Edge) pick() string {

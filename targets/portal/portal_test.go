@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -181,4 +183,38 @@ func TestValidIBAN(t *testing.T) {
 	assert.False(t, ValidIBAN("FR7630006000011234567890188"))
 	assert.False(t, ValidIBAN("FR76"))
 	assert.False(t, ValidIBAN("FR76300060000112345678901$9"))
+}
+
+type failingAudit struct{}
+
+func (failingAudit) Append(context.Context, AuditEntry) error {
+	return errors.New("audit database down")
+}
+
+// A file access the portal cannot audit is refused: the correct portal
+// fails closed on its audit log as on its stores. The blind-audit-log
+// defect serves it anyway.
+func TestUnauditableAccessIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		defects []string
+		want    int
+	}{{nil, http.StatusServiceUnavailable}, {[]string{DefectBlindAuditLog}, http.StatusOK}} {
+		set, err := NewDefectSet(tc.defects...)
+		require.NoError(t, err)
+		accounts := NewMemAccounts(1)
+		require.NoError(t, accounts.Add(Account{ID: 0, NIR: "185057512345600", CAF: "75", Number: "1000000", Adviser: 0,
+			IBAN: "FR7630004000031234567890143", State: StateLegacy}))
+		advisers, err := NewMemAdvisers([]Adviser{{ID: 0, Login: "CNS1", Salt: "s", PassHash: HashPassword("s", "pw"), MFA: "123456"}})
+		require.NoError(t, err)
+		sessions := NewMemSessions()
+		require.NoError(t, sessions.Put(t.Context(), "tok", encodeSession(V1, Session{IsAdviser: true, Adviser: 0})))
+		srv := httptest.NewServer(NewReplica("r1", Stores{Accounts: accounts, Sessions: sessions, Advisers: advisers, Audit: failingAudit{}}, set))
+		t.Cleanup(srv.Close)
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/adviser/files/75/1000000", nil)
+		req.Header.Set("Cookie", SessionCookie+"=tok")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, tc.want, resp.StatusCode, "defects %v", tc.defects)
+	}
 }

@@ -24,7 +24,7 @@ type Replica struct {
 	accounts AccountStore
 	sessions SessionStore
 	advisers AdviserStore
-	audit    *AuditLog
+	audit    AuditSink
 	defects  DefectSet
 	mux      *http.ServeMux
 	version  atomic.Pointer[string]
@@ -32,7 +32,12 @@ type Replica struct {
 	lastGood atomic.Pointer[Session] // see defect_store_down_shared_session.go
 	tokens   tokenRing               // see defect_migration_session_collision.go
 	render   sharedRenderer          // see defect_shared_render_buffer.go
+	blind    blindWriter             // see defect_blind_audit_log.go
+	errorLog atomic.Pointer[func(error)]
 }
+
+// SetErrorLog makes the replica report each store failure it answers 503 to.
+func (r *Replica) SetErrorLog(f func(error)) { r.errorLog.Store(&f) }
 
 // Stores are what replicas share: accounts and sessions, and optionally
 // advisers and the audit log (without them the adviser pages answer 404).
@@ -40,7 +45,7 @@ type Stores struct {
 	Accounts AccountStore
 	Sessions SessionStore
 	Advisers AdviserStore
-	Audit    *AuditLog
+	Audit    AuditSink
 }
 
 // NewReplica returns replica name serving from the given stores.
@@ -333,6 +338,9 @@ func (r *Replica) failed(w http.ResponseWriter, err error) bool {
 	w.Header().Set("Cache-Control", "no-store")
 	if errors.Is(err, context.Canceled) {
 		return true
+	}
+	if f := r.errorLog.Load(); f != nil {
+		(*f)(err)
 	}
 	render(w, http.StatusServiceUnavailable, errorPage, "Service momentanement indisponible.")
 	return true

@@ -8,17 +8,18 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 )
 
 // RESPSessions is a SessionStore on a server speaking the Redis protocol
-// (RESP): Redis in the container stack, an in-process miniredis in the
-// embedded one. It keeps a pool of connections and bounds every command
-// with a timeout.
+// (RESP), with a pool of connections and a timeout on every command. The
+// portal uses it only with the store-dirty-connection defect
+// (NewSessionStore); the correct portal uses go-redis (RedisSessions).
 //
-// Written by hand rather than on go-redis: the defect that reproduces the
-// ChatGPT incident lives in this pool (defect_store_dirty_connection.go),
-// and go-redis has long fixed the equivalent bug (go-redis #2556).
+// Written by hand because the defect that reproduces the ChatGPT incident
+// lives in this pool (defect_store_dirty_connection.go), and go-redis has
+// long fixed the equivalent bug (go-redis #2556): no library offers it.
 type RESPSessions struct {
 	addr    string
 	timeout time.Duration
@@ -87,17 +88,28 @@ func (s *RESPSessions) Close() {
 // do sends one command and reads its reply: a bulk string (nil for a
 // missing key), a simple string or an integer, as text.
 func (s *RESPSessions) do(ctx context.Context, args ...string) (*string, error) {
-	c, err := s.conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("session store: %w", err)
-	}
-	deadline := time.Now().Add(s.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	_ = c.c.SetDeadline(deadline)
-	v, err := c.roundTrip(args)
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		c, pooled, err := s.conn(ctx, attempt > 0)
+		if err != nil {
+			return nil, fmt.Errorf("session store: %w", err)
+		}
+		deadline := time.Now().Add(s.timeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		_ = c.c.SetDeadline(deadline)
+		v, err := c.roundTrip(args)
+		if err == nil {
+			s.release(c)
+			return v, nil
+		}
+		if pooled && attempt == 0 && closedByPeer(err) {
+			// The store closed this idle connection (a restart): nothing
+			// of the command was answered, so it is sent again once on a
+			// new connection, as go-redis does with a bad pooled one.
+			s.discard(c)
+			continue
+		}
 		if s.reuseAfterError(err) {
 			s.release(c)
 		} else {
@@ -105,35 +117,45 @@ func (s *RESPSessions) do(ctx context.Context, args ...string) (*string, error) 
 		}
 		return nil, fmt.Errorf("session store: %w", err)
 	}
-	s.release(c)
-	return v, nil
+}
+
+// closedByPeer reports whether err says the other end closed the connection.
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // conn returns a pooled connection, or dials one when a slot is free, or
 // waits for either until the command's timeout.
-func (s *RESPSessions) conn(ctx context.Context) (*respConn, error) {
+// With fresh, it always dials. pooled says whether the connection was idle
+// in the pool.
+func (s *RESPSessions) conn(ctx context.Context, fresh bool) (c *respConn, pooled bool, err error) {
+	pool := s.pool
+	if fresh {
+		pool = nil // a nil channel is never ready
+	}
 	select {
-	case c := <-s.pool:
-		return c, nil
+	case c := <-pool:
+		return c, true, nil
 	default:
 	}
 	wait := time.NewTimer(s.timeout)
 	defer wait.Stop()
 	select {
-	case c := <-s.pool:
-		return c, nil
+	case c := <-pool:
+		return c, true, nil
 	case s.slots <- struct{}{}:
 	case <-wait.C:
-		return nil, errors.New("no free connection")
+		return nil, false, errors.New("no free connection")
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, false, ctx.Err()
 	}
 	nc, err := s.dialer.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
 		<-s.slots
-		return nil, err
+		return nil, false, err
 	}
-	return &respConn{c: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}, nil
+	return &respConn{c: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}, false, nil
 }
 
 func (s *RESPSessions) release(c *respConn) {
