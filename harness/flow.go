@@ -77,6 +77,8 @@ type PortalSpec struct {
 	// Household lets members of one household see some of each other's
 	// data lawfully.
 	Household *Household `yaml:"household,omitempty" json:"household,omitempty"`
+	// Seed puts the population into the portal before the load.
+	Seed *Seeding `yaml:"seed,omitempty" json:"seed,omitempty"`
 }
 
 // Household groups users Size by Size (users 0..Size-1, then Size..2Size-1,
@@ -139,13 +141,6 @@ var stateNames = map[string]population.State{
 func compileFlows(flows []Flow) ([]flowPlan, []error) {
 	var errs []error
 	add := func(path, format string, args ...any) { errs = append(errs, fieldErr(path, format, args...)) }
-	tmpl := func(path, text string) *template.Template {
-		t, err := template.New(path).Option("missingkey=error").Parse(text)
-		if err != nil {
-			add(path, "%v", err)
-		}
-		return t
-	}
 	var plans []flowPlan
 	for fi, f := range flows {
 		fp := fmt.Sprintf("flows[%d]", fi)
@@ -168,63 +163,8 @@ func compileFlows(flows []Flow) ([]flowPlan, []error) {
 		}
 		for si, s := range f.Steps {
 			sp := fmt.Sprintf("%s.steps[%d]", fp, si)
-			plan := stepPlan{Step: s, headers: map[string]*template.Template{}, form: map[string]*template.Template{},
-				json: map[string]*template.Template{}, regex: map[string]*regexp.Regexp{}}
-			if s.Name == "" {
-				add(sp+".name", "missing: name the step")
-			}
-			switch s.Method {
-			case "GET", "POST", "PUT", "PATCH", "DELETE":
-			default:
-				add(sp+".method", "%q: want GET, POST, PUT, PATCH or DELETE", s.Method)
-			}
-			if !strings.HasPrefix(s.Path, "/") {
-				add(sp+".path", "%q: want a path starting with /", s.Path)
-			}
-			if len(s.Form) > 0 && len(s.JSON) > 0 {
-				add(sp, "a step sends form or json, not both")
-			}
-			plan.path = tmpl(sp+".path", s.Path)
-			for k, v := range s.Headers {
-				plan.headers[http.CanonicalHeaderKey(k)] = tmpl(sp+".headers."+k, v)
-			}
-			for k, v := range s.Form {
-				plan.form[k] = tmpl(sp+".form."+k, v)
-			}
-			for k, v := range s.JSON {
-				plan.json[k] = tmpl(sp+".json."+k, v)
-			}
-			for name, x := range s.Extract {
-				xp := sp + ".extract." + name
-				set := 0
-				for _, v := range []string{x.Cookie, x.Header, x.JSON, x.Regex, x.FormField} {
-					if v != "" {
-						set++
-					}
-				}
-				if set != 1 {
-					add(xp, "want exactly one of cookie, header, json, regex, form_field")
-				}
-				if x.JSON != "" && !strings.HasPrefix(x.JSON, "/") {
-					add(xp+".json", "%q: want a JSON pointer such as /token", x.JSON)
-				}
-				re := x.Regex
-				if x.FormField != "" {
-					re = `name="` + regexp.QuoteMeta(x.FormField) + `"[^>]*value="([^"]*)"`
-				}
-				if re != "" {
-					r, err := regexp.Compile(re)
-					switch {
-					case err != nil:
-						add(xp+".regex", "%v", err)
-					case r.NumSubexp() < 1:
-						add(xp+".regex", "want a group around the value")
-					default:
-						plan.regex[name] = r
-					}
-				}
-			}
-			plan.user = usesUser(s)
+			plan, serrs := compileStep(sp, s)
+			errs = append(errs, serrs...)
 			k, err := flowKind(f.Name + "/" + s.Name)
 			if err != nil {
 				add(sp, "%v", err)
@@ -237,8 +177,82 @@ func compileFlows(flows []Flow) ([]flowPlan, []error) {
 	return plans, errs
 }
 
+// compileStep checks and compiles one step, its errors naming path.
+func compileStep(sp string, s Step) (stepPlan, []error) {
+	var errs []error
+	add := func(path, format string, args ...any) { errs = append(errs, fieldErr(path, format, args...)) }
+	tmpl := func(path, text string) *template.Template {
+		t, err := template.New(path).Option("missingkey=error").Parse(text)
+		if err != nil {
+			add(path, "%v", err)
+		}
+		return t
+	}
+	plan := stepPlan{Step: s, headers: map[string]*template.Template{}, form: map[string]*template.Template{},
+		json: map[string]*template.Template{}, regex: map[string]*regexp.Regexp{}}
+	if s.Name == "" {
+		add(sp+".name", "missing: name the step")
+	}
+	switch s.Method {
+	case "GET", "POST", "PUT", "PATCH", "DELETE":
+	default:
+		add(sp+".method", "%q: want GET, POST, PUT, PATCH or DELETE", s.Method)
+	}
+	if !strings.HasPrefix(s.Path, "/") {
+		add(sp+".path", "%q: want a path starting with /", s.Path)
+	}
+	if len(s.Form) > 0 && len(s.JSON) > 0 {
+		add(sp, "a step sends form or json, not both")
+	}
+	plan.path = tmpl(sp+".path", s.Path)
+	for k, v := range s.Headers {
+		plan.headers[http.CanonicalHeaderKey(k)] = tmpl(sp+".headers."+k, v)
+	}
+	for k, v := range s.Form {
+		plan.form[k] = tmpl(sp+".form."+k, v)
+	}
+	for k, v := range s.JSON {
+		plan.json[k] = tmpl(sp+".json."+k, v)
+	}
+	for name, x := range s.Extract {
+		xp := sp + ".extract." + name
+		set := 0
+		for _, v := range []string{x.Cookie, x.Header, x.JSON, x.Regex, x.FormField} {
+			if v != "" {
+				set++
+			}
+		}
+		if set != 1 {
+			add(xp, "want exactly one of cookie, header, json, regex, form_field")
+		}
+		if x.JSON != "" && !strings.HasPrefix(x.JSON, "/") {
+			add(xp+".json", "%q: want a JSON pointer such as /token", x.JSON)
+		}
+		re := x.Regex
+		if x.FormField != "" {
+			re = `name="` + regexp.QuoteMeta(x.FormField) + `"[^>]*value="([^"]*)"`
+		}
+		if re != "" {
+			r, err := regexp.Compile(re)
+			switch {
+			case err != nil:
+				add(xp+".regex", "%v", err)
+			case r.NumSubexp() < 1:
+				add(xp+".regex", "want a group around the value")
+			default:
+				plan.regex[name] = r
+			}
+		}
+	}
+	plan.user = usesUser(s)
+	return plan, errs
+}
+
 func (p *PortalSpec) validate() []error {
 	var errs []error
+	if p.Seed != nil {
+		errs = append(errs, p.Seed.validate()...)
+	}
 	for _, f := range p.Sensitive {
 		if _, ok := fieldsByName[f]; !ok {
 			errs = append(errs, fieldErr("portal.sensitive", "unknown field %q (known: %s)", f, fieldNames()))
@@ -320,6 +334,12 @@ func (j *flowJourney) request(e *engine, t *vegetaTarget, i int) {
 	if s.user {
 		data.User = e.flowUser(i)
 	}
+	s.fill(t, e.base, data)
+}
+
+// fill sets t's method, URL, headers and body from the step's templates
+// over data; t.Header must be allocated.
+func (s *stepPlan) fill(t *vegetaTarget, base string, data flowData) {
 	exec := func(tm *template.Template) string {
 		var b strings.Builder
 		if err := tm.Execute(&b, data); err != nil {
@@ -329,7 +349,7 @@ func (j *flowJourney) request(e *engine, t *vegetaTarget, i int) {
 		}
 		return b.String()
 	}
-	t.Method, t.URL, t.Body = s.Method, e.base+exec(s.path), nil
+	t.Method, t.URL, t.Body = s.Method, base+exec(s.path), nil
 	for k, tm := range s.headers {
 		t.Header[k] = []string{exec(tm)}
 	}
@@ -349,6 +369,15 @@ func (j *flowJourney) request(e *engine, t *vegetaTarget, i int) {
 		t.Body, _ = json.Marshal(m)
 		t.Header["Content-Type"] = []string{"application/json"}
 	}
+}
+
+// expects reports whether status lets the step go on: one of Expect, or
+// 200-399 when none is given.
+func (s *stepPlan) expects(status int) bool {
+	if len(s.Expect) == 0 {
+		return status >= 200 && status < 400
+	}
+	return slices.Contains(s.Expect, status)
 }
 
 // usesUser reports whether any of the step's templates reads .User.
@@ -427,9 +456,9 @@ func (j *flowJourney) advance(e *engine, i int, resp *http.Response, body []byte
 			return
 		}
 	}
-	ok := resp.StatusCode >= 200 && resp.StatusCode < 400
-	if len(s.Expect) > 0 && !following {
-		ok = slices.Contains(s.Expect, resp.StatusCode)
+	ok := s.expects(resp.StatusCode)
+	if following { // the page a redirect led to: any success will do
+		ok = resp.StatusCode >= 200 && resp.StatusCode < 400
 	}
 	if s.Login {
 		e.loginAttempts.Add(1)

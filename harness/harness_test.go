@@ -3,8 +3,10 @@ package harness
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -282,4 +284,71 @@ func TestLoadSpikeMultipliesTheRate(t *testing.T) {
 		}
 	}
 	assert.InDelta(t, 100*8+400*2, float64(hits), 5, "4 s at 100/s, 2 s at 400/s, 4 s at 100/s")
+}
+
+// A write is counted as made only when the portal confirms it: a session lost
+// to a store flush answers a bank change with a redirect to /login, and the
+// account must then still hold the previous IBAN (a false positive otherwise).
+func TestBankWriteCountsOnlyWhenConfirmed(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		status   int
+		location string
+		gen      uint16
+		unsure   bool
+	}{
+		{"confirmed", http.StatusSeeOther, "/dossier", 1, false},
+		{"session lost: sent to login", http.StatusSeeOther, "/login", 0, false},
+		{"store failure: either may hold", http.StatusServiceUnavailable, "", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := testEngine(t, 10)
+			u := &e.users[3]
+			u.step, u.token = stepBank, "tok"
+			resp := &http.Response{StatusCode: tc.status, Header: http.Header{}}
+			if tc.location != "" {
+				resp.Header.Set("Location", tc.location)
+			}
+			portalJourney{}.advance(e, 3, resp, nil, "")
+			assert.True(t, u.touched)
+			assert.Equal(t, tc.gen, u.ibanGen)
+			assert.Equal(t, tc.unsure, u.ibanUnsure)
+		})
+	}
+}
+
+// fakeDeployer moves its replicas one at a time and stops between two when
+// its context ends, as a rolling deploy cut short by the end of the load.
+type fakeDeployer struct {
+	fakeTarget
+	replicas []string
+}
+
+func (d *fakeDeployer) Releases() []string { return []string{"v1", "v2"} }
+
+func (d *fakeDeployer) Deploy(ctx context.Context, release string, _ time.Duration) (string, error) {
+	if !slices.Contains(d.Releases(), release) {
+		return "", fmt.Errorf("unknown release %q", release)
+	}
+	prev := d.replicas[0]
+	for i := range d.replicas {
+		if i > 0 && ctx.Err() != nil {
+			return prev, ctx.Err()
+		}
+		d.replicas[i] = release
+	}
+	return prev, nil
+}
+
+// A rolling deploy cut short still knows what it rolls back to: the replica
+// it moved returns to the previous release on heal.
+func TestRollingDeployCutShortRollsBack(t *testing.T) {
+	d := &fakeDeployer{replicas: []string{"v1", "v1", "v1"}}
+	f := &rollingDeploy{Release: "v2"}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, f.Apply(ctx, d), context.Canceled)
+	assert.Equal(t, []string{"v2", "v1", "v1"}, d.replicas, "one replica moved before the load ended")
+	require.NoError(t, f.Heal(context.Background(), d))
+	assert.Equal(t, []string{"v1", "v1", "v1"}, d.replicas)
 }

@@ -256,7 +256,7 @@ func (portalJourney) advance(e *engine, i int, resp *http.Response, _ []byte, to
 		next, ok = stepPasswordChange, status == http.StatusOK
 	case stepPasswordChange:
 		switch {
-		case status == http.StatusSeeOther:
+		case redirectedTo(resp, "/dossier"):
 			u.pwGen, u.state = 1, population.Migrated
 			next, ok = stepDossier, true
 		case resp == nil || status >= 500:
@@ -278,7 +278,7 @@ func (portalJourney) advance(e *engine, i int, resp *http.Response, _ []byte, to
 		gen := max(u.ibanGen, u.ibanAlt) + 1
 		u.touched = true
 		switch {
-		case status == http.StatusSeeOther:
+		case redirectedTo(resp, "/dossier"):
 			u.ibanGen, u.ibanAlt, u.ibanUnsure = gen, 0, false
 			next, ok = stepDossierCheck, true
 		case resp == nil || status >= 500:
@@ -304,6 +304,14 @@ func (portalJourney) advance(e *engine, i int, resp *http.Response, _ []byte, to
 	}
 	u.step = next
 	e.ready(i)
+}
+
+// redirectedTo reports whether resp is the See Other to path by which the
+// reference portal confirms a write. A See Other elsewhere is not a success:
+// a session lost to a store flush or restart answers a write with a redirect
+// to /login, and the write never happened.
+func redirectedTo(resp *http.Response, path string) bool {
+	return resp != nil && resp.StatusCode == http.StatusSeeOther && resp.Header.Get("Location") == path
 }
 
 // pageJourney has every user fetch one page again and again with its own

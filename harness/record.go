@@ -27,6 +27,8 @@ type Record struct {
 	Users       int       `json:"users"`
 	StartedAt   time.Time `json:"started_at"`
 	Interrupted bool      `json:"interrupted,omitempty"`
+	// TargetStartS is how long the target took to start, seeding included.
+	TargetStartS float64 `json:"target_start_s"`
 	// Notes say what the run could not check, and why.
 	Notes []string `json:"notes,omitempty"`
 

@@ -32,6 +32,9 @@ type Options struct {
 	AllowHosts []string
 	// Progress, if set, is called about twice a second while the load runs.
 	Progress func(Progress)
+	// Status, if set, is told of long work before the load (seeding), and
+	// of a target that could not be stopped cleanly.
+	Status func(string)
 	// MaxWorkers caps vegeta's concurrent requests (0: DefaultMaxWorkers).
 	MaxWorkers uint64
 	// Examples is how many violations the record keeps in full (0: 20).
@@ -109,11 +112,15 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 	}
 	defer evidenceFile.Close()
 
+	startedAt := time.Now()
 	base, err := t.Start(ctx, pop)
+	rec.TargetStartS = time.Since(startedAt).Seconds()
 	defer func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_ = t.Stop(stopCtx)
+		if err := t.Stop(stopCtx); err != nil && opt.Status != nil {
+			opt.Status(fmt.Sprintf("stopping target %s: %v", t.Name(), err))
+		}
 	}()
 	if err != nil {
 		return fail(TargetFailure(fmt.Errorf("target %s could not start: %w", t.Name(), err)))
@@ -164,6 +171,15 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 		maxWorkers = DefaultMaxWorkers
 	}
 	atk := e.attacker(timeout, 64, maxWorkers)
+	if sc.Portal != nil && sc.Portal.Seed != nil {
+		status := opt.Status
+		if status == nil {
+			status = func(string) {}
+		}
+		if err := e.seedPopulation(ctx, sc.Portal.Seed, transport, base, opt.Out, status); err != nil {
+			return fail(err)
+		}
+	}
 	if err := e.preflightFlow(ctx, timeout); err != nil {
 		return fail(err)
 	}

@@ -34,7 +34,7 @@ func failedRecord() *harness.Record {
 	return &harness.Record{
 		Verdict: harness.VerdictFail, Reason: "3716 responses broke isolation", Scenario: "caf-2021",
 		Description: "mass first logins", Incident: "caf-2021", Seed: 20211010, Target: "embedded",
-		Defects: []string{"migration-cache-headers"}, Users: 20000,
+		Defects: []string{"migration-cache-headers"}, Users: 20000, TargetStartS: 6.2,
 		StartedAt: time.Date(2021, 10, 10, 21, 0, 0, 0, time.UTC),
 		Requests:  11250, DurationS: 15, ThroughputRPS: 750,
 		LatencyMS:  harness.Latency{P50: 0.26, P90: 0.48, P99: 0.98, Max: 11.2},

@@ -104,6 +104,9 @@ func Summary(w io.Writer, r *harness.Record) error {
 	if r.Requests > 0 {
 		errPct = 100 * float64(r.Errors) / float64(r.Requests)
 	}
+	if r.TargetStartS > 0 {
+		p.f("target      %s started in %.1f s, seeding included\n", r.Target, r.TargetStartS)
+	}
 	p.f("load        %s requests in %.1f s (%s req/s), errors %s (%.2f%%), logins %s of %s\n",
 		count(r.Requests), r.DurationS, count(uint64(r.ThroughputRPS)), count(r.Errors), errPct,
 		count(r.Logins.Succeeded), count(r.Logins.Attempted))

@@ -1,9 +1,6 @@
 package population
 
-import (
-	"fmt"
-	"strconv"
-)
+import "fmt"
 
 // Advisers are the conseillers of a population: adviser a follows a caseload
 // of beneficiaries, and every beneficiary has exactly one adviser. The
@@ -68,7 +65,7 @@ func (a *Advisers) DecodeLogin(login string) (int, bool) {
 
 // Password returns adviser adv's password.
 func (a *Advisers) Password(adv int) string {
-	return "Adv-" + strconv.FormatUint(mix64(a.pop.seed^mix64(uint64(adv)<<8|0xad)), 36)[:10]
+	return "Adv-" + base36(mix64(a.pop.seed^mix64(uint64(adv)<<8|0xad)), 10)[:10]
 }
 
 // MFACode returns adviser adv's second factor, six digits: the code its

@@ -67,6 +67,7 @@ var DefaultMix = Mix{Legacy: 0.3, MigrationPending: 0.5, Migrated: 0.2}
 type Population struct {
 	seed uint64
 	size int
+	mix  Mix
 	// cumulative thresholds of the state mix, scaled to 2^32
 	pendingFrom, migratedFrom uint64
 
@@ -104,6 +105,7 @@ func New(seed uint64, size int, mix Mix, opts ...Option) (*Population, error) {
 	p := &Population{
 		seed:         seed,
 		size:         size,
+		mix:          mix,
 		pendingFrom:  scale(mix.Legacy),
 		migratedFrom: scale(mix.Legacy + mix.MigrationPending),
 		nir:          newPerm(nirDomain, k^1),
@@ -118,6 +120,27 @@ func New(seed uint64, size int, mix Mix, opts ...Option) (*Population, error) {
 		}
 	}
 	return p, nil
+}
+
+// Mix returns the state mix the population was made with.
+func (p *Population) Mix() Mix { return p.mix }
+
+// ParseMix reads a mix written "legacy,migration_pending,migrated", such as
+// "0.15,0.75,0.10".
+func ParseMix(s string) (Mix, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 3 {
+		return Mix{}, fmt.Errorf("mix %q: want three fractions, legacy,migration_pending,migrated", s)
+	}
+	var f [3]float64
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil {
+			return Mix{}, fmt.Errorf("mix %q: %v", s, err)
+		}
+		f[i] = v
+	}
+	return Mix{Legacy: f[0], MigrationPending: f[1], Migrated: f[2]}, nil
 }
 
 // Size returns the number of users.
@@ -204,12 +227,22 @@ func (p *Population) State(i int) State {
 // Password returns user i's password of generation gen: generation 0 is the
 // temporary password sent at migration, later ones are passwords the user set.
 func (p *Population) Password(i, gen int) string {
-	x := mix64(p.seed ^ mix64(uint64(i)<<20|uint64(gen)<<4|0xa))
-	s := strconv.FormatUint(x, 36)
+	s := base36(mix64(p.seed^mix64(uint64(i)<<20|uint64(gen)<<4|0xa)), 10)
 	if gen == 0 {
 		return "Tmp-" + s[:8]
 	}
 	return "Pw-" + s[:10] + "!" + strconv.Itoa(gen%10)
+}
+
+// base36 returns x in base 36, left-padded with zeros to at least n digits:
+// a hash small enough to print in fewer digits (about one user in 200,000)
+// must still give a password of full length.
+func base36(x uint64, n int) string {
+	s := strconv.FormatUint(x, 36)
+	if len(s) < n {
+		s = strings.Repeat("0", n-len(s)) + s
+	}
+	return s
 }
 
 // Name returns "First Last" for user i.

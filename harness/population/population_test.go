@@ -202,3 +202,21 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A password's hash can print in fewer base-36 digits than a password takes
+// (user 74,855 of seed 1, generation 1): it is padded, never cut short, and
+// never makes a large population panic.
+func TestPasswordsKeepTheirLength(t *testing.T) {
+	p, err := New(1, 500_000, DefaultMix)
+	require.NoError(t, err)
+	for _, u := range []struct{ i, gen int }{{74855, 1}, {402099, 0}, {3, 0}, {3, 1}} {
+		pw := p.Password(u.i, u.gen)
+		if u.gen == 0 {
+			assert.Len(t, pw, len("Tmp-")+8, pw)
+		} else {
+			assert.Len(t, pw, len("Pw-")+10+2, pw)
+		}
+	}
+	assert.Equal(t, "000000000z", base36(35, 10))
+	assert.Equal(t, "zzzzzzzzzzzz", base36(4738381338321616895, 10), "long enough: unchanged")
+}
