@@ -76,7 +76,9 @@ or the target could not run.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return harness.BadInput("%v (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newRunCmd(stdout, stderr), newMatrixCmd(stdout, stderr), newPopulationCmd(stdout, stderr), newListCmd(stdout), newVersionCmd(stdout))
+	root.AddCommand(newRunCmd(stdout, stderr), newMatrixCmd(stdout, stderr), newPopulationCmd(stdout, stderr), newListCmd(stdout), newVersionCmd(stdout),
+		newUpCmd(stdout, stderr), newDownCmd(stdout))
+	root.AddCommand(newServeCmds()...)
 	err := root.ExecuteContext(ctx)
 	if err != nil && harness.ClassOf(err) == harness.ClassTarget && !errors.Is(err, errGateFailed) {
 		var he *harness.Error

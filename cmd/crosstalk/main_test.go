@@ -91,10 +91,15 @@ func TestCAFCorrectPortalPassesUnderTheSameFaults(t *testing.T) {
 	assert.Equal(t, 0.0, r["violations"])
 	assert.Nil(t, r["first_violation_after_requests"])
 	faults := r["faults"].([]any)
-	require.Len(t, faults, 1, "the same fault schedule runs")
+	require.Len(t, faults, 4, "the same fault schedule runs")
 	f := faults[0].(map[string]any)
 	assert.Equal(t, "edge-reload(rules=cache-dynamic)", f["name"])
 	assert.Greater(t, f["end"], f["start"])
+	assert.Equal(t, []string{"edge-reload(rules=cache-dynamic)", "service-kill(replica-2)", "service-restart(redis)",
+		"store-latency(store=sessions,latency=50ms,jitter=20ms)"}, faultNames(r))
+	for _, f := range faults {
+		assert.Empty(t, f.(map[string]any)["error"], "every fault applied and healed on the embedded stack")
+	}
 	assert.Contains(t, out, "PASS:")
 }
 

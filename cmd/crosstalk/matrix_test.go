@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crosstalk-dev/crosstalk/harness"
+	"github.com/crosstalk-dev/crosstalk/internal/dockertest"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
 )
 
@@ -28,6 +29,7 @@ func TestMatrixQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the reduced matrix")
 	}
+	dockertest.Exclusive(t)
 	dir := t.TempDir()
 	code, out, errOut := crosstalk(t, "matrix", "--quick", "--duration", "4s", "--out", dir)
 	require.Equal(t, exitPass, code, "stdout:\n%s\nstderr:\n%s", out, errOut)

@@ -15,6 +15,8 @@ import (
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 	"github.com/crosstalk-dev/crosstalk/reports"
 	"github.com/crosstalk-dev/crosstalk/scenarios"
+	composetarget "github.com/crosstalk-dev/crosstalk/targets/compose"
+	"github.com/crosstalk-dev/crosstalk/targets/containers"
 	"github.com/crosstalk-dev/crosstalk/targets/embedded"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
 	urltarget "github.com/crosstalk-dev/crosstalk/targets/url"
@@ -37,6 +39,9 @@ type runFlags struct {
 	baseURL     string
 	allowHosts  []string
 	faults      string
+	images      []string
+	composeFile string
+	entry       string
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -61,7 +66,10 @@ the faults and writes the report of what ran.`,
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&f.target, "target", "embedded", "system under test: embedded (the reference stack in-process) or url (a running stack at --base-url)")
+	fl.StringVar(&f.target, "target", "embedded", "system under test: embedded (the reference stack in-process), containers (the reference stack in Docker, see make images), compose (your stack from --compose-file) or url (a running stack at --base-url)")
+	fl.StringVar(&f.composeFile, "compose-file", "", "compose target: the Docker Compose file of the stack to start")
+	fl.StringVar(&f.entry, "entry", "", "compose target: SERVICE:PORT the load goes to, a container port the file publishes on 127.0.0.1")
+	fl.StringArrayVar(&f.images, "image", nil, "containers target: use another image, NAME=REF, NAME one of crosstalk, redis, postgres, nginx (repeatable)")
 	fl.StringVar(&f.baseURL, "base-url", "", "url target: the running stack's base URL, loopback unless --allow-host")
 	fl.StringArrayVar(&f.allowHosts, "allow-host", nil, "let the load go to this non-loopback host (repeatable); never needed for 127.0.0.1")
 	fl.StringVar(&f.faults, "faults", "", `"none" drops the scenario's fault schedule (for a target that supports none of its faults)`)
@@ -103,7 +111,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	default:
 		return harness.BadInput(`--faults %q: the only value is "none"`, f.faults)
 	}
-	target, notes, err := newTarget(sc, f, set)
+	target, notes, err := newTarget(sc, f, set, stderr)
 	if err != nil {
 		return err
 	}
@@ -111,8 +119,9 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	if out == "" {
 		out = filepath.Join("crosstalk-out", sc.Name)
 	}
-	opts := harness.Options{Out: out, Defects: set.Names(), AllowHosts: f.allowHosts}
-	if f.target == "url" {
+	opts := harness.Options{Out: out, Defects: set.Names(), AllowHosts: f.allowHosts,
+		Status: func(m string) { fmt.Fprintln(stderr, "crosstalk: "+m) }}
+	if f.target == "url" || f.target == "compose" {
 		opts.Defects = nil
 	}
 	var pl *progressLine
@@ -151,20 +160,49 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 
 // newTarget builds the target the flags name, with notes on what of the
 // scenario does not apply to it.
-func newTarget(sc *harness.Scenario, f runFlags, set portal.DefectSet) (harness.Target, []string, error) {
+func newTarget(sc *harness.Scenario, f runFlags, set portal.DefectSet, stderr io.Writer) (harness.Target, []string, error) {
+	if f.target != "containers" && len(f.images) > 0 {
+		return nil, nil, harness.BadInput("--image goes with --target containers")
+	}
+	if f.target != "compose" && (f.composeFile != "" || f.entry != "") {
+		return nil, nil, harness.BadInput("--compose-file and --entry go with --target compose")
+	}
+	replicas := sc.Target.Replicas
+	if f.replicas > 0 {
+		replicas = f.replicas
+	}
+	if replicas == 0 {
+		replicas = embedded.DefaultReplicas
+	}
 	switch f.target {
 	case "embedded":
 		if f.baseURL != "" {
 			return nil, nil, harness.BadInput("--base-url goes with --target url")
 		}
-		replicas := sc.Target.Replicas
-		if f.replicas > 0 {
-			replicas = f.replicas
-		}
-		if replicas == 0 {
-			replicas = embedded.DefaultReplicas
-		}
 		return embedded.New(embedded.WithListen(f.listen), embedded.WithReplicas(replicas), embedded.WithDefects(set)), nil, nil
+	case "containers":
+		if f.baseURL != "" {
+			return nil, nil, harness.BadInput("--base-url goes with --target url")
+		}
+		im, err := imagesFrom(f.images)
+		if err != nil {
+			return nil, nil, err
+		}
+		return containers.New(containers.WithReplicas(replicas), containers.WithDefects(set), containers.WithImages(im),
+			containers.WithProgress(stackProgress(f.quiet, stderr))), nil, nil
+	case "compose":
+		if f.composeFile == "" {
+			return nil, nil, harness.BadInput("--target compose needs --compose-file FILE and --entry SERVICE:PORT")
+		}
+		if len(f.defect) > 0 || (f.defects != "" && f.defects != "none") {
+			return nil, nil, harness.BadInput("--defect and --defects switch the reference portal's defects; a compose stack is your own")
+		}
+		t, err := composetarget.New(f.composeFile, f.entry, stackProgress(f.quiet, stderr))
+		var notes []string
+		if len(sc.Defects) > 0 {
+			notes = append(notes, "the scenario's reference-portal defects do not apply to target compose")
+		}
+		return t, notes, err
 	case "url":
 		if f.baseURL == "" {
 			return nil, nil, harness.BadInput("--target url needs --base-url http://host:port")
@@ -179,7 +217,7 @@ func newTarget(sc *harness.Scenario, f runFlags, set portal.DefectSet) (harness.
 		}
 		return t, notes, err
 	}
-	return nil, nil, harness.BadInput("--target %q: unknown target (available: embedded, url)", f.target)
+	return nil, nil, harness.BadInput("--target %q: unknown target (available: embedded, containers, compose, url)", f.target)
 }
 
 func applyOverrides(sc *harness.Scenario, f runFlags) error {
