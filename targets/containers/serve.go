@@ -80,14 +80,7 @@ func ServeToxiproxy(ctx context.Context, listen string) error {
 		return fmt.Errorf("--listen %q: %w", listen, err)
 	}
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	done := make(chan error, 1)
-	go func() { done <- srv.Listen(listen) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return srv.Shutdown()
-	}
+	return runUntil(ctx, func() error { return srv.Listen(listen) }, srv.Shutdown)
 }
 
 func serveUntil(ctx context.Context, listen string, h http.Handler) error {
@@ -96,19 +89,26 @@ func serveUntil(ctx context.Context, listen string, h http.Handler) error {
 		return err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
+	return runUntil(ctx, func() error { return srv.Serve(ln) }, func() error {
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shut); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		return nil
+	})
+}
+
+// runUntil runs serve until it fails or ctx ends, and then shuts it down.
+func runUntil(ctx context.Context, serve, shutdown func() error) error {
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() { done <- serve() }()
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
+		return shutdown()
 	}
-	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shut); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return nil
 }
 
 // logEvery returns an error log that prints at most one error per interval,
