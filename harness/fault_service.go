@@ -14,19 +14,13 @@ import (
 // process keeps its sockets open and answers nothing; a killed one refuses
 // connections; a restarted one loses what it kept in memory.
 
-// servicePause freezes a service (docker pause) and thaws it on heal.
-type servicePause struct {
+// serviceAction does one action to a service by name, and another on heal
+// (none: nothing to heal): service-pause, service-kill and service-restart.
+type serviceAction struct {
 	Service string `yaml:"service" json:"service"`
-}
 
-// serviceKill kills a service (SIGKILL) and starts it again on heal.
-type serviceKill struct {
-	Service string `yaml:"service" json:"service"`
-}
-
-// serviceRestart restarts a service at once; nothing to heal.
-type serviceRestart struct {
-	Service string `yaml:"service" json:"service"`
+	fault       string
+	apply, heal ServiceAction
 }
 
 // serviceExec runs a command inside a service, such as a configuration
@@ -46,11 +40,17 @@ type rollingRestart struct {
 
 func init() {
 	registerFault("service-pause", "freeze a service by name (docker pause); heal thaws it",
-		func() Fault { return &servicePause{Service: "replica-1"} })
+		func() Fault {
+			return &serviceAction{Service: "replica-1", fault: "service-pause", apply: ServicePause, heal: ServiceUnpause}
+		})
 	registerFault("service-kill", "kill a service by name (SIGKILL); heal starts it again",
-		func() Fault { return &serviceKill{Service: "replica-1"} })
+		func() Fault {
+			return &serviceAction{Service: "replica-1", fault: "service-kill", apply: ServiceKill, heal: ServiceStart}
+		})
 	registerFault("service-restart", "restart a service by name (nothing to heal)",
-		func() Fault { return &serviceRestart{Service: "replica-1"} })
+		func() Fault {
+			return &serviceAction{Service: "replica-1", fault: "service-restart", apply: ServiceRestart}
+		})
 	registerFault("service-exec", "run command in a service by name (a configuration change); heal runs heal, if given",
 		func() Fault { return &serviceExec{} })
 	registerFault("rolling-restart", "restart services one at a time, pause apart (default: every replica-N)",
@@ -81,45 +81,26 @@ func serviceDo(ctx context.Context, t Target, service string, a ServiceAction) e
 	return nil
 }
 
-func (f *servicePause) String() string { return "service-pause(" + f.Service + ")" }
+func (f *serviceAction) String() string { return f.fault + "(" + f.Service + ")" }
 
-func (f *servicePause) Check(t Target) error {
-	return checkService("service-pause", f.Service, t, ServicePause, ServiceUnpause)
+func (f *serviceAction) Check(t Target) error {
+	actions := []ServiceAction{f.apply}
+	if f.heal != "" {
+		actions = append(actions, f.heal)
+	}
+	return checkService(f.fault, f.Service, t, actions...)
 }
 
-func (f *servicePause) Apply(ctx context.Context, t Target) error {
-	return serviceDo(ctx, t, f.Service, ServicePause)
+func (f *serviceAction) Apply(ctx context.Context, t Target) error {
+	return serviceDo(ctx, t, f.Service, f.apply)
 }
 
-func (f *servicePause) Heal(ctx context.Context, t Target) error {
-	return serviceDo(ctx, t, f.Service, ServiceUnpause)
+func (f *serviceAction) Heal(ctx context.Context, t Target) error {
+	if f.heal == "" {
+		return nil
+	}
+	return serviceDo(ctx, t, f.Service, f.heal)
 }
-
-func (f *serviceKill) String() string { return "service-kill(" + f.Service + ")" }
-
-func (f *serviceKill) Check(t Target) error {
-	return checkService("service-kill", f.Service, t, ServiceKill, ServiceStart)
-}
-
-func (f *serviceKill) Apply(ctx context.Context, t Target) error {
-	return serviceDo(ctx, t, f.Service, ServiceKill)
-}
-
-func (f *serviceKill) Heal(ctx context.Context, t Target) error {
-	return serviceDo(ctx, t, f.Service, ServiceStart)
-}
-
-func (f *serviceRestart) String() string { return "service-restart(" + f.Service + ")" }
-
-func (f *serviceRestart) Check(t Target) error {
-	return checkService("service-restart", f.Service, t, ServiceRestart)
-}
-
-func (f *serviceRestart) Apply(ctx context.Context, t Target) error {
-	return serviceDo(ctx, t, f.Service, ServiceRestart)
-}
-
-func (f *serviceRestart) Heal(context.Context, Target) error { return nil }
 
 func (f *serviceExec) String() string {
 	return fmt.Sprintf("service-exec(%s: %s)", f.Service, strings.Join(f.Command, " "))
