@@ -1,4 +1,8 @@
-package oracle
+// Package evidence holds what the oracles find: the Violation, with what is
+// needed to understand and replay it, and the Recorder that counts every
+// violation, remembers who leaked and who saw, and streams each one to disk
+// as it is found.
+package evidence
 
 import (
 	"bufio"
@@ -8,20 +12,6 @@ import (
 	"sync"
 	"unicode/utf8"
 )
-
-// The oracles' ids, as reports name them.
-const (
-	Isolation  = "isolation"   // a response to A carried a datum of B
-	Session    = "session"     // a session token of B was delivered to A
-	Writes     = "writes"      // an account does not hold what its user last wrote
-	FailClosed = "fail-closed" // an anonymous or error response carried a datum
-	Breadth    = "breadth"     // an adviser received the file of a beneficiary it does not follow
-	Auth       = "auth"        // a guessed adviser password was accepted, or failures went on without lockout
-	Audit      = "audit"       // an access is missing from the audit log, or a mass read raised no alert in time
-)
-
-// Oracles lists the oracle ids in report order.
-var Oracles = []string{Isolation, Session, Writes, FailClosed, Breadth, Auth, Audit}
 
 // Anonymous is the viewer id of a request made without any session.
 const Anonymous = -1
@@ -67,10 +57,11 @@ type Recorder struct {
 }
 
 // NewRecorder returns a recorder for a population of size users that
-// streams to w (nil: no stream) and keeps the first keep violations.
-func NewRecorder(size int, w io.Writer, keep int) *Recorder {
+// streams to w (nil: no stream), keeps the first keep violations, and counts
+// by oracle from zero for each of oracles.
+func NewRecorder(size int, w io.Writer, keep int, oracles []string) *Recorder {
 	r := &Recorder{byOracle: map[string]uint64{}, victims: newBitset(size), viewers: newBitset(size), keep: keep}
-	for _, o := range Oracles {
+	for _, o := range oracles {
 		r.byOracle[o] = 0
 	}
 	if w != nil {

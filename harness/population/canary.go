@@ -55,21 +55,48 @@ func (p *Population) NIR(i int) string {
 	return string(b[:])
 }
 
+// Status says what a decoded value is: not a value of the field's format
+// at all, a well-formed value that belongs to nobody of the population, or a
+// user's.
+type Status uint8
+
+// Decoding statuses.
+const (
+	Malformed Status = iota
+	Nobody
+	Owned
+)
+
+func status(owner int, ok bool) (int, Status) {
+	if !ok {
+		return 0, Nobody
+	}
+	return owner, Owned
+}
+
 // DecodeNIR returns the owner of a NIR given as 15 ASCII digits.
 func (p *Population) DecodeNIR(d []byte) (int, bool) {
+	o, st := p.DecodeNIRStatus(d)
+	return o, st == Owned
+}
+
+// DecodeNIRStatus decodes a NIR given as 15 ASCII digits: malformed unless
+// its key and its structure (sex, month, department, commune, order) are
+// those the generator produces.
+func (p *Population) DecodeNIRStatus(d []byte) (int, Status) {
 	if len(d) != 15 {
-		return 0, false
+		return 0, Malformed
 	}
 	n, ok := atou(d[:13])
 	key, ok2 := atou(d[13:])
 	if !ok || !ok2 || key != 97-n%97 {
-		return 0, false
+		return 0, Malformed
 	}
 	sex, yy, mm := n/1e12, n/1e10%100, n/1e8%100
 	dep, commune, order := n/1e6%100, n/1e3%1000, n%1000
 	if sex < 1 || sex > 2 || mm < 1 || mm > 12 || departmentIndex[dep] < 0 ||
 		commune < 1 || commune > 990 || order < 1 {
-		return 0, false
+		return 0, Malformed
 	}
 	v := (order - 1)
 	v = v*990 + (commune - 1)
@@ -77,7 +104,7 @@ func (p *Population) DecodeNIR(d []byte) (int, bool) {
 	v = v*12 + (mm - 1)
 	v = v*100 + yy
 	v = v*2 + (sex - 1)
-	return p.owner(p.nir.dec(v))
+	return status(p.owner(p.nir.dec(v)))
 }
 
 // IBAN returns the French IBAN (27 characters, no spaces) that user i holds
@@ -104,27 +131,38 @@ func (p *Population) IBAN(i, gen int) string {
 // DecodeIBAN returns the owner and generation of a French IBAN given as the
 // 25 ASCII digits that follow "FR".
 func (p *Population) DecodeIBAN(d []byte) (user, gen int, ok bool) {
+	u, g, st := p.DecodeIBANStatus(d)
+	return u, g, st == Owned
+}
+
+// DecodeIBANStatus decodes the 25 digits that follow "FR" in a French
+// IBAN: malformed unless its check digits, its RIB key and its bank and
+// branch codes are those the generator produces.
+func (p *Population) DecodeIBANStatus(d []byte) (user, gen int, st Status) {
 	if len(d) != 25 {
-		return 0, 0, false
+		return 0, 0, Malformed
 	}
 	check, ok1 := atou(d[:2])
 	bank, ok2 := atou(d[2:7])
 	branch, ok3 := atou(d[7:12])
 	v, ok4 := atou(d[12:23])
 	rib, ok5 := atou(d[23:25])
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || v >= 1<<36 {
-		return 0, 0, false
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
+		return 0, 0, Malformed
 	}
 	r := (mod97(d[2:25])*1000000 + 152700) % 97
 	if check != 98-r || rib != 97-(89*bank+15*branch+3*v)%97 {
-		return 0, 0, false
+		return 0, 0, Malformed
+	}
+	if v >= 1<<36 {
+		return 0, 0, Nobody // a valid IBAN, outside the generator's accounts
 	}
 	if b, br := ibanBank(v); b != bank || br != branch {
-		return 0, 0, false
+		return 0, 0, Nobody
 	}
 	u := p.iban.dec(v)
-	i, ok := p.owner(u & (1<<24 - 1))
-	return i, int(u >> 24), ok
+	i, st := status(p.owner(u & (1<<24 - 1)))
+	return i, int(u >> 24), st
 }
 
 func ibanBank(v uint64) (bank, branch uint64) {
@@ -147,17 +185,24 @@ func (p *Population) Phone(i int) string {
 // DecodePhone returns the owner of a mobile number given as 10 ASCII digits
 // in national form (0 then 6 or 7).
 func (p *Population) DecodePhone(d []byte) (int, bool) {
+	o, st := p.DecodePhoneStatus(d)
+	return o, st == Owned
+}
+
+// DecodePhoneStatus decodes a mobile number given as 10 ASCII digits in
+// national form: every 06 and 07 number is well-formed.
+func (p *Population) DecodePhoneStatus(d []byte) (int, Status) {
 	if len(d) != 10 || d[0] != '0' || (d[1] != '6' && d[1] != '7') {
-		return 0, false
+		return 0, Malformed
 	}
 	v, ok := atou(d[2:])
 	if !ok {
-		return 0, false
+		return 0, Malformed
 	}
 	if d[1] == '7' {
 		v += 1e8
 	}
-	return p.owner(p.phone.dec(v))
+	return status(p.owner(p.phone.dec(v)))
 }
 
 // Beneficiary returns user i's CAF department code and 7-digit number.

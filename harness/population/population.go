@@ -110,8 +110,8 @@ func New(seed uint64, size int, mix Mix, opts ...Option) (*Population, error) {
 		migratedFrom: scale(mix.Legacy + mix.MigrationPending),
 		nir:          newPerm(nirDomain, k^1),
 		iban:         newPerm(1<<36, k^2),
-		phone:        newPerm(2e8, k^3),
-		email:        newPerm(1e8, k^4),
+		phone:        newPerm(phoneDomain, k^3),
+		email:        newPerm(emailDomain, k^4),
 		benef:        newPerm(uint64(len(departments))*1e7, k^5),
 	}
 	for _, o := range opts {
