@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 )
 
 // auditStaff is the audit oracle: every file the harness was served must be
@@ -45,8 +45,8 @@ func auditStaff(ctx context.Context, e *engine, t Target) (*AdviserReport, error
 			logged[key{en.Reader, en.Subject}]++
 		}
 	}
-	violation := func(v oracle.Violation) {
-		v.Oracle, v.Viewer, v.Seed, v.Request = oracle.Audit, oracle.Anonymous, e.seed, "audit"
+	violation := func(v evidence.Violation) {
+		v.Oracle, v.Viewer, v.Seed, v.Request = OracleAudit, evidence.Anonymous, e.seed, "audit"
 		v.AtS = time.Since(e.start).Seconds()
 		if v.Faults == nil {
 			v.Faults = []string{}
@@ -60,7 +60,7 @@ func auditStaff(ctx context.Context, e *engine, t Target) (*AdviserReport, error
 			continue
 		}
 		rep.AccessesMissingFromLog++
-		violation(oracle.Violation{Owner: acc.subject, Field: "audit-entry", Value: k.reader, Where: "target audit log",
+		violation(evidence.Violation{Owner: acc.subject, Field: "audit-entry", Value: k.reader, Where: "target audit log",
 			Detail: fmt.Sprintf("adviser %s read user #%d's file at %s; the audit log has no such entry",
 				k.reader, acc.subject, acc.at.Format(time.RFC3339Nano))})
 	}
@@ -81,12 +81,12 @@ func auditStaff(ctx context.Context, e *engine, t Target) (*AdviserReport, error
 		rep.MassReads++
 		switch {
 		case !alerted:
-			violation(oracle.Violation{Owner: oracle.Anonymous, Field: "alert", Value: login, Where: "target alerts",
+			violation(evidence.Violation{Owner: evidence.Anonymous, Field: "alert", Value: login, Where: "target alerts",
 				Detail: fmt.Sprintf("adviser %s read files outside its caseload from %s on; no alert was ever raised",
 					login, first.Format(time.TimeOnly))})
 		case at.Sub(first) > s.plan.AlertWithin:
 			rep.MassReadsAlerted++
-			violation(oracle.Violation{Owner: oracle.Anonymous, Field: "alert", Value: login, Where: "target alerts",
+			violation(evidence.Violation{Owner: evidence.Anonymous, Field: "alert", Value: login, Where: "target alerts",
 				Detail: fmt.Sprintf("adviser %s's mass read was alerted after %s, limit %s", login, at.Sub(first).Round(time.Millisecond), s.plan.AlertWithin)})
 		default:
 			rep.MassReadsAlerted++

@@ -15,7 +15,9 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+	"github.com/crosstalk-dev/crosstalk/harness/canary"
+	"github.com/crosstalk-dev/crosstalk/harness/content"
+	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 )
 
@@ -29,8 +31,8 @@ type vegetaTarget = vegeta.Target
 type engine struct {
 	pop        *population.Population
 	journey    journey
-	scanner    *oracle.Scanner
-	rec        *oracle.Recorder
+	scanner    *canary.Scanner
+	rec        *evidence.Recorder
 	next       http.RoundTripper
 	base       string
 	cookie     string
@@ -62,7 +64,12 @@ type engine struct {
 	household        int     // household size, 0 for none
 	shares           [5]bool // fields household members may see of each other
 
-	bufs sync.Pool
+	decoder  *content.Decoder
+	maxBody  int         // bound on a body as it comes off the wire
+	defaults http.Header // sent with every request that does not set them
+	bounds   *canary.Bounds
+
+	bufs, decoded sync.Pool
 }
 
 func newEngine(pop *population.Population) *engine {
@@ -70,7 +77,7 @@ func newEngine(pop *population.Population) *engine {
 	e := &engine{
 		pop:      pop,
 		journey:  portalJourney{},
-		scanner:  oracle.NewScanner(pop),
+		scanner:  canary.NewScanner(pop),
 		users:    make([]user, n),
 		inFlight: make(chan int32, n),
 		idle:     make(chan int32, n),
@@ -82,6 +89,11 @@ func newEngine(pop *population.Population) *engine {
 		e.sensitive[i] = true
 	}
 	e.bufs.New = func() any { b := make([]byte, 0, 32<<10); return &b }
+	e.decoded.New = func() any { b := make([]byte, 0, 32<<10); return &b }
+	e.decoder = content.New(content.DefaultLimit)
+	e.maxBody = DefaultMaxBody
+	e.defaults = BrowserHeaders()
+	e.bounds = canary.NewBounds(pop)
 	for i := range e.users {
 		u := &e.users[i]
 		u.state = pop.State(i)
@@ -141,10 +153,11 @@ func (e *engine) ready(i int) {
 // RoundTrip implements http.RoundTripper.
 func (e *engine) RoundTrip(req *http.Request) (*http.Response, error) {
 	attr := req.Header[attrHeader]
-	// The request is built by vegeta for this one hit and never reused, so
-	// deleting the attribution header in place is safe.
+	// The request is built by vegeta for this hit and never reused, so
+	// editing its headers in place is safe.
 	delete(req.Header, attrHeader)
-	uid, adv := oracle.Anonymous, -1
+	e.browserHeaders(req.Header)
+	uid, adv := evidence.Anonymous, -1
 	k := kindProbe
 	if len(attr) == 1 && attr[0] != "-" {
 		if attr[0][0] == 'a' {
@@ -159,17 +172,31 @@ func (e *engine) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := e.next.RoundTrip(req)
 	bp := e.bufs.Get().(*[]byte)
-	body := (*bp)[:0]
+	wire := (*bp)[:0]
 	if err == nil {
-		body, err = readAll(resp.Body, body)
+		wire, err = readAll(resp.Body, wire, e.maxBody)
 		resp.Body.Close()
 	}
 	lat := time.Since(start)
-	if err != nil {
-		resp = nil
+	// What arrived is judged even when the read failed (a replica killed
+	// mid-response, a timeout): the headers and the part of the body that
+	// came are what a browser would have shown.
+	body := wire
+	var dp *[]byte
+	if resp != nil && len(resp.Header["Content-Encoding"]) > 0 {
+		dp = e.decoded.Get().(*[]byte)
+		var derr error
+		body, derr = e.decoder.Decode((*dp)[:0], resp.Header["Content-Encoding"], wire)
+		if err == nil {
+			err = derr // a bomb or a corrupt body is an error of this response
+		}
 	}
-	e.observe(uid, adv, k, req, resp, body, lat, err)
-	*bp = body[:0]
+	e.observe(uid, adv, k, req, resp, exchange{wire: len(wire), body: body}, lat, err)
+	if dp != nil {
+		*dp = body[:0]
+		e.decoded.Put(dp)
+	}
+	*bp = wire[:0]
 	e.bufs.Put(bp)
 	if err != nil {
 		return nil, err
@@ -180,13 +207,33 @@ func (e *engine) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func readAll(r io.Reader, b []byte) ([]byte, error) {
+// exchange is what came back for one request: the body as decoded for the
+// oracles, and its size on the wire.
+type exchange struct {
+	wire int
+	body []byte
+}
+
+// DefaultMaxBody bounds a response body as it comes off the wire; past it
+// the response is an error and what arrived is still judged.
+const DefaultMaxBody = 64 << 20
+
+// errBodyTooLarge is the error of a body longer than the bound.
+var errBodyTooLarge = errors.New("response body exceeds the bound")
+
+// readAll appends r to b until EOF, an error or max bytes; what was read
+// is returned in every case.
+func readAll(r io.Reader, b []byte, max int) ([]byte, error) {
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
-		n, err := r.Read(b[len(b):cap(b)])
+		room := min(cap(b), max+1)
+		n, err := r.Read(b[len(b):room])
 		b = b[:len(b)+n]
+		if len(b) > max {
+			return b[:max], fmt.Errorf("%w (%d bytes)", errBodyTooLarge, max)
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return b, nil
@@ -196,24 +243,27 @@ func readAll(r io.Reader, b []byte) ([]byte, error) {
 	}
 }
 
-func (e *engine) observe(uid, adv int, k kind, req *http.Request, resp *http.Response, body []byte, lat time.Duration, err error) {
+func (e *engine) observe(uid, adv int, k kind, req *http.Request, resp *http.Response, x exchange, lat time.Duration, err error) {
 	seq := e.seq.Add(1)
 	at := time.Since(e.start)
 	status, replica, token := 0, "", ""
 	if resp != nil {
 		status = resp.StatusCode
 		replica = resp.Header.Get("X-Replica")
-		token = e.check(seq, at, viewer{uid, adv}, k, req, resp, body)
+		token = e.check(seq, at, viewer{uid, adv}, k, req, resp, x.body)
+	}
+	if err != nil {
+		resp = nil // the journey sees a failed request
 	}
 	switch {
 	case adv >= 0:
 		e.staffAdvance(adv, k, resp, token, seq, at)
 	case uid >= 0:
-		e.journey.advance(e, uid, resp, body, token)
+		e.journey.advance(e, uid, resp, x.body, token)
 	}
 	failed := err != nil || status >= 500
 	e.stats.observe(k, at, lat, failed)
-	e.sink.write(seq, at, uid, k, req, status, lat, len(body), replica, err)
+	e.sink.write(seq, at, uid, k, req, status, lat, x.wire, len(x.body), replica, err)
 }
 
 // viewer is who a response went to: a beneficiary (uid), an adviser (adv),
@@ -232,7 +282,7 @@ func (v viewer) id() int {
 // check runs the isolation, fail-closed and session oracles on one response
 // and returns the session token it set, if any.
 func (e *engine) check(seq uint64, at time.Duration, who viewer, k kind, req *http.Request, resp *http.Response, body []byte) string {
-	var buf [8]oracle.Match
+	var buf [16]canary.Match
 	e.foreign(seq, at, who, req, resp, e.scanner.Scan(buf[:0], body), "body", body)
 	token := ""
 	for name, vs := range resp.Header {
@@ -265,12 +315,12 @@ func (e *engine) claimToken(seq uint64, at time.Duration, who viewer, resp *http
 		if req == nil {
 			req = &http.Request{Method: "?", URL: &url.URL{}}
 		}
-		e.rec.Add(e.evidence(oracle.Session, seq, at, who.uid, owner, req, resp, oracle.Violation{
+		e.rec.Add(e.evidence(OracleSession, seq, at, who.uid, owner, req, resp, evidence.Violation{
 			Field: "session-token", Value: token, Where: where,
 			Detail: "a session token issued to another user was delivered to this one",
 		}))
 		return ""
-	case !known && uid != oracle.Anonymous:
+	case !known && uid != evidence.Anonymous:
 		// A new token: issued at login, or rotated; either way it is this
 		// viewer's from now on.
 		e.tokens.add(token, uid)
@@ -280,43 +330,74 @@ func (e *engine) claimToken(seq uint64, at time.Duration, who viewer, resp *http
 
 // foreign records one violation per other user whose data the matches in b
 // (one part of a response) carry: a dossier leaking four values of one
-// person is one leaked response, its evidence naming every field.
-func (e *engine) foreign(seq uint64, at time.Duration, who viewer, req *http.Request, resp *http.Response, ms []oracle.Match, where string, b []byte) {
+// person is one leaked response, its evidence naming every field. A value
+// of a field too common at this population size to be judged alone counts
+// only beside a value of the same owner in a field that is judged alone.
+func (e *engine) foreign(seq uint64, at time.Duration, who viewer, req *http.Request, resp *http.Response, ms []canary.Match, where string, b []byte) {
 	for i, m := range ms {
-		if m.Owner == who.uid || seenOwner(ms[:i], m.Owner) || !e.sensitive[m.Field] {
+		if m.Owner == canary.NoOwner {
+			e.bounds.Nobody(m.Field) // a value that is not a canary: a chance for a false match
+			continue
+		}
+		if m.Owner == who.uid || seenOwner(ms[:i], m.Owner) {
 			continue
 		}
 		if e.household > 0 && who.uid >= 0 && who.uid/e.household == m.Owner/e.household && e.sharedOnly(ms, m.Owner) {
 			continue // household members may see these fields of each other
 		}
-		o, detail := oracle.Isolation, ""
+		lead, ok := e.leading(ms[i:], m.Owner)
+		if !ok {
+			continue // nothing of this owner that is judged and sensitive
+		}
+		o, detail := OracleIsolation, ""
 		switch {
 		case who.adv >= 0:
 			if e.staff.staff.Of(m.Owner) == who.adv {
 				continue // a beneficiary the adviser follows: lawful
 			}
-			o = oracle.Breadth
+			o = OracleBreadth
 			detail = fmt.Sprintf("adviser %s received the file of user #%d, whom it does not follow; ", e.staff.staff.Login(who.adv), m.Owner)
-		case who.uid == oracle.Anonymous || resp.StatusCode >= 400:
-			o = oracle.FailClosed
+		case who.uid == evidence.Anonymous || resp.StatusCode >= 400:
+			o = OracleFailClosed
 		}
-		fields := m.Field.String()
-		for _, n := range ms[i+1:] {
-			if n.Owner == m.Owner {
-				fields += ", " + n.Field.String()
+		fields := ""
+		for _, n := range ms[i:] {
+			if n.Owner == m.Owner && e.sensitive[n.Field] {
+				if fields != "" {
+					fields += ", "
+				}
+				fields += n.Field.String()
 			}
 		}
-		e.rec.Add(e.evidence(o, seq, at, who.uid, m.Owner, req, resp, oracle.Violation{
-			Field: m.Field.String(), Value: string(b[m.Start:m.End]), Where: where,
-			Excerpt: oracle.Excerpt(b, m.Start, m.End, 80),
+		e.rec.Add(e.evidence(o, seq, at, who.uid, m.Owner, req, resp, evidence.Violation{
+			Field: lead.Field.String(), Value: string(b[lead.Start:lead.End]), Where: where,
+			Excerpt: evidence.Excerpt(b, lead.Start, lead.End, 80),
 			Detail:  detail + "fields of the other user in this response: " + fields,
 		}))
 	}
 }
 
+// leading returns the match of owner among ms that makes the evidence: the
+// first sensitive one in a field judged alone. Without one, the owner's
+// sensitive values (of fields too common to judge alone) are counted as
+// uncorroborated and ok is false.
+func (e *engine) leading(ms []canary.Match, owner int) (lead canary.Match, ok bool) {
+	for _, m := range ms {
+		if m.Owner == owner && e.sensitive[m.Field] && e.bounds.Alone(m.Field) {
+			return m, true
+		}
+	}
+	for _, m := range ms {
+		if m.Owner == owner && e.sensitive[m.Field] {
+			e.bounds.Uncorroborated(m.Field)
+		}
+	}
+	return canary.Match{}, false
+}
+
 // sharedOnly reports whether every field of owner among ms is one household
 // members share.
-func (e *engine) sharedOnly(ms []oracle.Match, owner int) bool {
+func (e *engine) sharedOnly(ms []canary.Match, owner int) bool {
 	for _, m := range ms {
 		if m.Owner == owner && e.sensitive[m.Field] && !e.shares[m.Field] {
 			return false
@@ -325,7 +406,7 @@ func (e *engine) sharedOnly(ms []oracle.Match, owner int) bool {
 	return true
 }
 
-func seenOwner(ms []oracle.Match, owner int) bool {
+func seenOwner(ms []canary.Match, owner int) bool {
 	for _, m := range ms {
 		if m.Owner == owner {
 			return true
@@ -334,7 +415,7 @@ func seenOwner(ms []oracle.Match, owner int) bool {
 	return false
 }
 
-func (e *engine) evidence(o string, seq uint64, at time.Duration, viewer, owner int, req *http.Request, resp *http.Response, v oracle.Violation) oracle.Violation {
+func (e *engine) evidence(o string, seq uint64, at time.Duration, viewer, owner int, req *http.Request, resp *http.Response, v evidence.Violation) evidence.Violation {
 	v.Oracle, v.Seq, v.AtS, v.Viewer, v.Owner, v.Seed = o, seq, at.Seconds(), viewer, owner, e.seed
 	v.Request = req.Method + " " + req.URL.Path
 	v.Faults = e.faults()

@@ -79,6 +79,24 @@ type PortalSpec struct {
 	Household *Household `yaml:"household,omitempty" json:"household,omitempty"`
 	// Seed puts the population into the portal before the load.
 	Seed *Seeding `yaml:"seed,omitempty" json:"seed,omitempty"`
+	// Headers change the headers every request sends (by default a
+	// browser's: User-Agent, Accept, Accept-Encoding, Accept-Language); a
+	// header set to "" is not sent. A step's own headers override them.
+	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	// TLS is how an https:// portal is trusted (the --ca-file and
+	// --insecure flags override it).
+	TLS *TLSSpec `yaml:"tls,omitempty" json:"tls,omitempty"`
+	// HTTP is the protocol: auto (HTTP/2 when the server offers it, as
+	// browsers do), 1.1 or 2 (the --http flag overrides it).
+	HTTP string `yaml:"http,omitempty" json:"http,omitempty"`
+}
+
+// TLSSpec says how an https:// portal is trusted.
+type TLSSpec struct {
+	// CAFile is a PEM file of CAs to trust, relative to the scenario file.
+	CAFile string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
+	// Insecure skips certificate checks: loopback targets only.
+	Insecure bool `yaml:"insecure,omitempty" json:"insecure,omitempty"`
 }
 
 // Household groups users Size by Size (users 0..Size-1, then Size..2Size-1,
@@ -257,6 +275,9 @@ func (p *PortalSpec) validate() []error {
 		if _, ok := fieldsByName[f]; !ok {
 			errs = append(errs, fieldErr("portal.sensitive", "unknown field %q (known: %s)", f, fieldNames()))
 		}
+	}
+	if p.HTTP != "" && !slices.Contains(httpVersions, p.HTTP) {
+		errs = append(errs, fieldErr("portal.http", "%q: want auto, 1.1 or 2", p.HTTP))
 	}
 	if h := p.Household; h != nil {
 		if h.Size < 2 {

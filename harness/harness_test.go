@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 )
 
@@ -74,7 +74,7 @@ func testEngine(t *testing.T, size int) *engine {
 	pop, err := population.New(5, size, population.DefaultMix)
 	require.NoError(t, err)
 	e := newEngine(pop)
-	e.rec = oracle.NewRecorder(size, nil, 10)
+	e.rec = evidence.NewRecorder(size, nil, 10, Oracles)
 	e.stats = newStats()
 	e.start = time.Now()
 	return e
@@ -100,7 +100,7 @@ func TestSessionOracle(t *testing.T) {
 	assert.Empty(t, login(3, "tok-a"), "another user's token is never adopted")
 	sum, err := e.rec.Close()
 	require.NoError(t, err)
-	assert.Equal(t, uint64(1), sum.ByOracle[oracle.Session])
+	assert.Equal(t, uint64(1), sum.ByOracle[OracleSession])
 	assert.Equal(t, 3, sum.First.Viewer)
 	assert.Equal(t, 1, sum.First.Owner)
 }
@@ -116,12 +116,12 @@ func TestIsolationAndFailClosed(t *testing.T) {
 
 	body = []byte("<p>" + other.NIR + " " + other.IBAN + " " + other.Email + "</p>")
 	e.check(2, 0, viewer{7, -1}, kindDossier, req, response(200, nil), body)
-	e.check(3, 0, viewer{oracle.Anonymous, -1}, kindProbe, req, response(200, nil), body)
+	e.check(3, 0, viewer{evidence.Anonymous, -1}, kindProbe, req, response(200, nil), body)
 	e.check(4, 0, viewer{9, -1}, kindDossier, req, response(503, http.Header{"Location": {"/x?m=" + url.QueryEscape(other.Email)}}), nil)
 	sum, err := e.rec.Close()
 	require.NoError(t, err)
-	assert.Equal(t, uint64(1), sum.ByOracle[oracle.Isolation], "three fields of one owner in one response are one violation")
-	assert.Equal(t, uint64(2), sum.ByOracle[oracle.FailClosed], "anonymous and error responses are fail-closed violations")
+	assert.Equal(t, uint64(1), sum.ByOracle[OracleIsolation], "three fields of one owner in one response are one violation")
+	assert.Equal(t, uint64(2), sum.ByOracle[OracleFailClosed], "anonymous and error responses are fail-closed violations")
 	assert.Equal(t, 1, sum.Victims)
 	assert.Equal(t, 2, sum.Viewers)
 	assert.Contains(t, sum.First.Detail, "nir, iban, email")
@@ -172,7 +172,7 @@ func TestWritesOracle(t *testing.T) {
 	assert.Equal(t, 4, n)
 	sum, err := e.rec.Close()
 	require.NoError(t, err)
-	require.Equal(t, uint64(2), sum.ByOracle[oracle.Writes])
+	require.Equal(t, uint64(2), sum.ByOracle[OracleWrites])
 	misdirected := sum.Examples[0]
 	assert.Equal(t, 2, misdirected.Owner)
 	assert.Equal(t, 3, misdirected.Viewer)
@@ -246,7 +246,7 @@ func TestCheckTargetRefusesNonLoopback(t *testing.T) {
 	assert.NoError(t, CheckTarget("http://10.0.0.1:80", []string{"10.0.0.1"}), "an explicitly allowed host")
 
 	// The dialer refuses too, whatever the caller asked for.
-	tr := newSafeTransport(nil)
+	tr := mustTransport(t)
 	req, _ := http.NewRequest("GET", "http://10.255.255.1:9/", nil)
 	_, err := tr.RoundTrip(req)
 	assert.ErrorContains(t, err, "not a loopback address")
@@ -351,4 +351,14 @@ func TestRollingDeployCutShortRollsBack(t *testing.T) {
 	assert.Equal(t, []string{"v2", "v1", "v1"}, d.replicas, "one replica moved before the load ended")
 	require.NoError(t, f.Heal(context.Background(), d))
 	assert.Equal(t, []string{"v1", "v1", "v1"}, d.replicas)
+}
+
+// mustTransport returns the harness's loopback-only transport, with the
+// default wire settings.
+func mustTransport(tb testing.TB) *http.Transport {
+	tb.Helper()
+	tr, err := newSafeTransport(nil, WireSpec{HTTP: "auto"})
+	require.NoError(tb, err)
+	tb.Cleanup(tr.CloseIdleConnections)
+	return tr
 }

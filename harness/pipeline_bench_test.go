@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 )
 
@@ -66,8 +66,8 @@ func crosstalkPipeline(tb testing.TB, url string, d time.Duration) uint64 {
 	require.NoError(tb, err)
 	e := newEngine(pop)
 	e.journey = pageJourney{path: "/"}
-	e.next, e.base = newSafeTransport(nil), url
-	e.rec = oracle.NewRecorder(pop.Size(), nil, 10)
+	e.next, e.base = mustTransport(tb), url
+	e.rec = evidence.NewRecorder(pop.Size(), nil, 10, Oracles)
 	e.stats = newStats()
 	f, err := os.Create(filepath.Join(tb.TempDir(), "results.jsonl"))
 	require.NoError(tb, err)
@@ -125,8 +125,8 @@ func TestPipelineOracleSeesEveryByte(t *testing.T) {
 	defer srv.Close()
 	e := newEngine(pop)
 	e.journey = pageJourney{path: "/"}
-	e.next, e.base = newSafeTransport(nil), srv.URL
-	e.rec = oracle.NewRecorder(pop.Size(), nil, 10)
+	e.next, e.base = mustTransport(t), srv.URL
+	e.rec = evidence.NewRecorder(pop.Size(), nil, 10, Oracles)
 	e.stats = newStats()
 	e.start = time.Now()
 	atk := e.attacker(DefaultTimeout, 4, 4)

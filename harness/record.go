@@ -3,7 +3,8 @@ package harness
 import (
 	"time"
 
-	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+	"github.com/crosstalk-dev/crosstalk/harness/canary"
+	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 )
 
 // Verdicts.
@@ -31,6 +32,8 @@ type Record struct {
 	TargetStartS float64 `json:"target_start_s"`
 	// Notes say what the run could not check, and why.
 	Notes []string `json:"notes,omitempty"`
+	// Replay is the command line that reproduces the run.
+	Replay string `json:"replay,omitempty"`
 
 	Requests      uint64  `json:"requests"`
 	DurationS     float64 `json:"duration_s"`
@@ -39,16 +42,19 @@ type Record struct {
 	Errors        uint64  `json:"errors"`
 	Logins        Logins  `json:"logins"`
 
-	Violations                  uint64             `json:"violations"`
-	ViolationsByOracle          map[string]uint64  `json:"violations_by_oracle"`
-	Victims                     int                `json:"victims"`
-	Viewers                     int                `json:"viewers"`
-	FirstViolationAfterRequests *uint64            `json:"first_violation_after_requests"`
-	FirstViolationAfterS        *float64           `json:"first_violation_after_s"`
-	FirstViolation              *oracle.Violation  `json:"first_violation,omitempty"`
-	Examples                    []oracle.Violation `json:"examples,omitempty"`
-	AccountsAudited             int                `json:"accounts_audited"`
-	Advisers                    *AdviserReport     `json:"advisers,omitempty"`
+	Violations                  uint64               `json:"violations"`
+	ViolationsByOracle          map[string]uint64    `json:"violations_by_oracle"`
+	Victims                     int                  `json:"victims"`
+	Viewers                     int                  `json:"viewers"`
+	FirstViolationAfterRequests *uint64              `json:"first_violation_after_requests"`
+	FirstViolationAfterS        *float64             `json:"first_violation_after_s"`
+	FirstViolation              *evidence.Violation  `json:"first_violation,omitempty"`
+	Examples                    []evidence.Violation `json:"examples,omitempty"`
+	AccountsAudited             int                  `json:"accounts_audited"`
+	// Canaries is the strength of each canary field at this run's
+	// population size, and the false violations it makes likely.
+	Canaries []canary.FieldBound `json:"canary_bounds"`
+	Advisers *AdviserReport      `json:"advisers,omitempty"`
 
 	Faults     []FaultEvent      `json:"faults"`
 	Thresholds []ThresholdResult `json:"thresholds"`

@@ -24,7 +24,9 @@ func newResultSink(w io.Writer) *resultSink {
 	return &resultSink{w: bufio.NewWriterSize(w, 256<<10), buf: make([]byte, 0, 512)}
 }
 
-func (s *resultSink) write(seq uint64, at time.Duration, uid int, k kind, req *http.Request, status int, lat time.Duration, n int, replica string, err error) {
+// write records one response: n bytes came off the wire, decoded of them
+// after undoing the content coding.
+func (s *resultSink) write(seq uint64, at time.Duration, uid int, k kind, req *http.Request, status int, lat time.Duration, n, decoded int, replica string, err error) {
 	if s == nil {
 		return
 	}
@@ -52,6 +54,10 @@ func (s *resultSink) write(seq uint64, at time.Duration, uid int, k kind, req *h
 	b = strconv.AppendFloat(b, float64(lat)/float64(time.Millisecond), 'f', 3, 64)
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, int64(n), 10)
+	if decoded != n {
+		b = append(b, `,"decoded":`...)
+		b = strconv.AppendInt(b, int64(decoded), 10)
+	}
 	if replica != "" {
 		b = append(b, `,"replica":`...)
 		b = strconv.AppendQuote(b, replica)

@@ -17,7 +17,8 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+	"github.com/crosstalk-dev/crosstalk/harness/canary"
+	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 )
 
@@ -39,6 +40,22 @@ type Options struct {
 	MaxWorkers uint64
 	// Examples is how many violations the record keeps in full (0: 20).
 	Examples int
+	// Wire overrides the scenario's TLS and HTTP settings (flags).
+	Wire WireSpec
+	// Replay is the command line that reproduces the run, for the record.
+	Replay string
+}
+
+// maxExpectedFalse is the number of false violations above which a run is
+// told that its canaries were weak evidence.
+const maxExpectedFalse = 0.01
+
+func expectedFalse(bounds []canary.FieldBound) float64 {
+	n := 0.0
+	for _, b := range bounds {
+		n += b.ExpectedFalse
+	}
+	return n
 }
 
 // DefaultMaxWorkers bounds concurrent requests: high, so that queueing delay
@@ -68,7 +85,7 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 		StartedAt: time.Now().UTC(), ViolationsByOracle: map[string]uint64{},
 		Faults: []FaultEvent{}, Thresholds: []ThresholdResult{}, Steps: []StepStats{}, Timeline: []TimelinePoint{},
 	}
-	for _, o := range oracle.Oracles {
+	for _, o := range Oracles {
 		rec.ViolationsByOracle[o] = 0
 	}
 	fail := func(err error) (*Record, error) {
@@ -132,13 +149,27 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	transport := newSafeTransport(opt.AllowHosts)
+	wire, err := sc.Wire(opt.Wire)
+	if err != nil {
+		return fail(err)
+	}
+	if err := wire.check(base); err != nil {
+		return fail(err)
+	}
+	transport, err := newSafeTransport(opt.AllowHosts, wire)
+	if err != nil {
+		return fail(err)
+	}
 	defer transport.CloseIdleConnections()
 	if err := preflight(ctx, transport, base, timeout); err != nil {
 		return fail(err)
 	}
+	rec.Replay = opt.Replay
 
 	e := newEngine(pop)
+	if sc.Portal != nil && len(sc.Portal.Headers) > 0 {
+		e.defaults = withHeaders(e.defaults, sc.Portal.Headers)
+	}
 	e.next, e.base, e.seed = transport, base, sc.Seed
 	if sc.Advisers != nil {
 		e.staff = newStaffEngine(*sc.Advisers, pop)
@@ -154,7 +185,7 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 	if keep == 0 {
 		keep = 20
 	}
-	e.rec = oracle.NewRecorder(pop.Size(), evidenceFile, keep)
+	e.rec = evidence.NewRecorder(pop.Size(), evidenceFile, keep, Oracles)
 	e.stats = newStats()
 	e.sink = newResultSink(resultsFile)
 	nem := newNemesis(t, sc.Faults, sc.Duration)
@@ -255,7 +286,7 @@ drain:
 	rec.Logins = Logins{Attempted: e.loginAttempts.Load(), Succeeded: e.loginOK.Load()}
 	rec.Violations, rec.ViolationsByOracle = sum.Total, sum.ByOracle
 	if rec.Advisers != nil {
-		rec.Advisers.FilesOutsideCaseloads = sum.ByOracle[oracle.Breadth]
+		rec.Advisers.FilesOutsideCaseloads = sum.ByOracle[OracleBreadth]
 	}
 	rec.Victims, rec.Viewers = sum.Victims, sum.Viewers
 	rec.Examples = sum.Examples
@@ -267,6 +298,11 @@ drain:
 	rec.Faults = nem.timeline()
 	if rec.Faults == nil {
 		rec.Faults = []FaultEvent{}
+	}
+	rec.Canaries = e.bounds.Report()
+	if n := expectedFalse(rec.Canaries); n > maxExpectedFalse {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("the canaries are weak evidence in this run: %.2g false violations are to be expected "+
+			"from the foreign values it met (see canary_bounds in report.json)", n))
 	}
 	rec.Thresholds = evalThresholds(sc.Thresholds, rec)
 	rec.Interrupted = interrupted
@@ -438,8 +474,8 @@ func auditWrites(ctx context.Context, e *engine, t Target) (int, error) {
 		if stored == want || (u.ibanUnsure && stored == e.pop.IBAN(i, int(u.ibanAlt))) {
 			continue
 		}
-		v := oracle.Violation{
-			Oracle: oracle.Writes, Viewer: i, Owner: i, Field: "iban", Value: stored, Where: "stored account",
+		v := evidence.Violation{
+			Oracle: OracleWrites, Viewer: i, Owner: i, Field: "iban", Value: stored, Where: "stored account",
 			Request: "audit", Seed: e.seed, AtS: time.Since(e.start).Seconds(), Faults: []string{},
 		}
 		if len(stored) == 27 {

@@ -56,13 +56,24 @@ func resolveAllowed(ctx context.Context, host string, allow []string) (string, e
 // maxConnsPerHost bounds the harness's connections to one target.
 const maxConnsPerHost = 2048
 
+type httpProtocols = http.Protocols
+
 // newSafeTransport returns the transport every harness request goes
 // through: no proxy from the environment, a dialer that connects only to
-// loopback or allowed hosts, and enough idle connections for the load.
-func newSafeTransport(allow []string) *http.Transport {
+// loopback or allowed hosts (TLS and HTTP/2 connections are dialled through
+// it too), enough idle connections for the load, and the TLS trust and HTTP
+// versions of w.
+func newSafeTransport(allow []string, w WireSpec) (*http.Transport, error) {
+	tlsCfg, err := w.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
 	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy: nil,
+		TLSClientConfig:   tlsCfg,
+		Protocols:         w.protocols(),
+		ForceAttemptHTTP2: w.HTTP != "1.1",
+		Proxy:             nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			host, port, err := net.SplitHostPort(addr)
 			if err != nil {
@@ -78,8 +89,10 @@ func newSafeTransport(allow []string) *http.Transport {
 		MaxIdleConnsPerHost: maxConnsPerHost,
 		// Bounded: past this, requests wait for a connection (and the wait
 		// counts in their latency) instead of exhausting file descriptors.
-		MaxConnsPerHost:    maxConnsPerHost,
-		IdleConnTimeout:    30 * time.Second,
+		MaxConnsPerHost: maxConnsPerHost,
+		IdleConnTimeout: 30 * time.Second,
+		// The harness asks for compressed pages as a browser does and
+		// decodes them itself (harness/content), bounded, after the read.
 		DisableCompression: true,
-	}
+	}, nil
 }

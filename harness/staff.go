@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 )
 
@@ -319,7 +319,7 @@ func (e *engine) stuffingOutcome(a, status int, loc, token string, seq uint64, a
 	st.guesses++
 	login := s.staff.Login(a)
 	auth := func(detail string) {
-		e.rec.Add(oracle.Violation{Oracle: oracle.Auth, Seq: seq, AtS: at.Seconds(), Viewer: oracle.Anonymous, Owner: oracle.Anonymous,
+		e.rec.Add(evidence.Violation{Oracle: OracleAuth, Seq: seq, AtS: at.Seconds(), Viewer: evidence.Anonymous, Owner: evidence.Anonymous,
 			Field: "adviser", Value: login, Where: "POST /adviser/login", Request: "POST /adviser/login", Status: status,
 			Faults: e.faults(), Seed: e.seed, Detail: detail})
 	}

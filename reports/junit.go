@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/crosstalk-dev/crosstalk/harness"
-	"github.com/crosstalk-dev/crosstalk/harness/oracle"
 )
 
 type junitSuites struct {
@@ -44,7 +43,7 @@ func JUnit(w io.Writer, r *harness.Record) error {
 		s.Cases = append(s.Cases, junitCase{Name: "run", Classname: class, Error: &junitFailure{Message: r.Reason, Text: r.Reason}})
 		s.Errors++
 	}
-	for _, o := range oracle.Oracles {
+	for _, o := range harness.Oracles {
 		c := junitCase{Name: "oracle " + o, Classname: class}
 		if n := r.ViolationsByOracle[o]; n > 0 {
 			msg := fmt.Sprintf("%d violations of %s", n, o)

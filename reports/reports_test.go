@@ -13,7 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crosstalk-dev/crosstalk/harness"
-	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+	"github.com/crosstalk-dev/crosstalk/harness/canary"
+	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -22,13 +23,13 @@ func ptr[T any](v T) *T { return &v }
 
 // failedRecord is a seeded record of a run that caught a leak.
 func failedRecord() *harness.Record {
-	v := oracle.Violation{
-		Oracle: oracle.Isolation, Seq: 681, AtS: 2.31, Viewer: 108, Owner: 107, Field: "nir",
+	v := evidence.Violation{
+		Oracle: harness.OracleIsolation, Seq: 681, AtS: 2.31, Viewer: 108, Owner: 107, Field: "nir",
 		Value: "1 55 08 57 026 714 73", Where: "body", Request: "GET /dossier", Status: 200,
 		Replica: "r2", Cache: "HIT", Excerpt: "<dd>»1 55 08 57 026 714 73«</dd>",
 		Faults: []string{"edge-reload(rules=cache-dynamic)"}, Seed: 20211010,
 	}
-	w := oracle.Violation{Oracle: oracle.Writes, Seq: 0, Viewer: 3, Owner: 2, Field: "iban",
+	w := evidence.Violation{Oracle: harness.OracleWrites, Seq: 0, Viewer: 3, Owner: 2, Field: "iban",
 		Value: "FR7630004000031234567890143", Where: "stored account", Request: "audit",
 		Detail: "user 2's account holds the IBAN that user 3 wrote (generation 4)", Faults: []string{}, Seed: 20211010}
 	return &harness.Record{
@@ -41,8 +42,13 @@ func failedRecord() *harness.Record {
 		Logins:     harness.Logins{Attempted: 1811, Succeeded: 1811},
 		Violations: 3716, ViolationsByOracle: map[string]uint64{"isolation": 3635, "session": 0, "writes": 1, "fail-closed": 80},
 		Victims: 19, Viewers: 1593, FirstViolationAfterRequests: ptr(uint64(681)), FirstViolationAfterS: ptr(2.31),
-		FirstViolation: &v, Examples: []oracle.Violation{v, w},
-		Faults:     []harness.FaultEvent{{Name: "edge-reload(rules=cache-dynamic)", Type: "edge-reload", StartS: 2.25, EndS: 12.75}},
+		FirstViolation: &v, Examples: []evidence.Violation{v, w},
+		Faults: []harness.FaultEvent{{Name: "edge-reload(rules=cache-dynamic)", Type: "edge-reload", StartS: 2.25, EndS: 12.75}},
+		Replay: "crosstalk run scenarios/caf-2021.yaml --target embedded --seed 20211010 --users 20000 --duration 15s --rate 600 --defects migration-cache-headers",
+		Canaries: []canary.FieldBound{
+			{Field: "nir", FalseMatch: 8.96e-8, RandomRun: 2.1e-11, Mode: canary.ModeAlone, Nobody: 12, ExpectedFalse: 1.1e-6},
+			{Field: "phone", FalseMatch: 1e-4, RandomRun: 2e-6, Mode: canary.ModeAlone},
+		},
 		Thresholds: []harness.ThresholdResult{{Name: "p99_ms", Limit: 1500, Value: 0.98, Pass: true}, {Name: "login_success", Limit: 0.98, Value: 1, Pass: true}},
 		Steps:      []harness.StepStats{{Step: "dossier", Requests: 2000, LatencyMS: harness.Latency{P50: 0.3, P90: 0.5, P99: 1, Max: 4}}},
 		Timeline:   []harness.TimelinePoint{{T: 0, Requests: 300}, {T: 1, Requests: 300}, {T: 2, Requests: 1200, Errors: 3}},

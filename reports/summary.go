@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/crosstalk-dev/crosstalk/harness"
-	"github.com/crosstalk-dev/crosstalk/harness/oracle"
+	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 )
 
 var fieldNames = map[string]string{
@@ -22,24 +22,24 @@ func fieldName(f string) string {
 }
 
 func who(id int) string {
-	if id == oracle.Anonymous {
+	if id == evidence.Anonymous {
 		return "an anonymous visitor"
 	}
 	return fmt.Sprintf("user #%d", id)
 }
 
 // Sentence says in plain words what one violation is.
-func Sentence(v oracle.Violation) string {
+func Sentence(v evidence.Violation) string {
 	switch v.Oracle {
-	case oracle.Writes, oracle.Auth, oracle.Audit:
+	case harness.OracleWrites, harness.OracleAuth, harness.OracleAudit:
 		return v.Detail
-	case oracle.Breadth:
+	case harness.OracleBreadth:
 		s := strings.SplitN(v.Detail, "; ", 2)[0] + " (" + v.Request + ")"
 		if v.Replica != "" {
 			s += ", served by replica " + v.Replica
 		}
 		return s
-	case oracle.Session:
+	case harness.OracleSession:
 		return fmt.Sprintf("%s asked %s and was handed the session token of user #%d", who(v.Viewer), v.Request, v.Owner)
 	}
 	s := fmt.Sprintf("%s asked %s and received the %s of user #%d", who(v.Viewer), v.Request, fieldName(v.Field), v.Owner)
@@ -65,7 +65,7 @@ func Summary(w io.Writer, r *harness.Record) error {
 		p.f("ERROR: %s\n", r.Reason)
 	case r.Violations > 0:
 		var broke []string
-		for _, o := range oracle.Oracles {
+		for _, o := range harness.Oracles {
 			if n := r.ViolationsByOracle[o]; n > 0 {
 				broke = append(broke, fmt.Sprintf("%s %s", count(n), o))
 			}
@@ -86,7 +86,7 @@ func Summary(w io.Writer, r *harness.Record) error {
 		if f := r.FirstViolation; f != nil {
 			p.f("  first after %s requests (%.1f s into the run)%s\n", count(f.Seq), f.AtS, during(f.Faults))
 			p.f("  for example: %s", Sentence(*f))
-			if f.Value != "" && (f.Oracle == oracle.Isolation || f.Oracle == oracle.FailClosed || f.Oracle == oracle.Breadth) {
+			if f.Value != "" && (f.Oracle == harness.OracleIsolation || f.Oracle == harness.OracleFailClosed || f.Oracle == harness.OracleBreadth) {
 				p.f(": %q", f.Value)
 			}
 			p.f("\n")
@@ -111,6 +111,9 @@ func Summary(w io.Writer, r *harness.Record) error {
 		count(r.Requests), r.DurationS, count(uint64(r.ThroughputRPS)), count(r.Errors), errPct,
 		count(r.Logins.Succeeded), count(r.Logins.Attempted))
 	p.f("latency     p50 %s · p90 %s · p99 %s · max %s\n", ms(r.LatencyMS.P50), ms(r.LatencyMS.P90), ms(r.LatencyMS.P99), ms(r.LatencyMS.Max))
+	if len(r.Canaries) > 0 {
+		p.f("canaries   %s\n", canaryLine(r))
+	}
 	for _, f := range r.Faults {
 		p.f("fault       %s from %.1f s to %.1f s", f.Name, f.StartS, f.EndS)
 		if f.Error != "" {
@@ -131,6 +134,9 @@ func Summary(w io.Writer, r *harness.Record) error {
 	}
 	for _, n := range r.Notes {
 		p.f("note        %s\n", n)
+	}
+	if r.Violations > 0 {
+		p.f("replay      %s\n", replay(r))
 	}
 	if r.Interrupted {
 		p.f("interrupted before the end: the figures cover the part that ran\n")
@@ -196,7 +202,7 @@ func during(faults []string) string {
 	return ", while " + strings.Join(faults, " and ") + " was active"
 }
 
-func evidenceText(w io.Writer, r *harness.Record, v oracle.Violation) error {
+func evidenceText(w io.Writer, r *harness.Record, v evidence.Violation) error {
 	p := &printer{w: w}
 	p.f("oracle      %s\n", v.Oracle)
 	p.f("what        %s\n", Sentence(v))
@@ -209,8 +215,33 @@ func evidenceText(w io.Writer, r *harness.Record, v oracle.Violation) error {
 	if v.Excerpt != "" {
 		p.f("excerpt     (the foreign value between » and «)\n  %s\n", v.Excerpt)
 	}
-	p.f("replay      crosstalk run %s --seed %d --defects %s\n", r.Scenario, v.Seed, listOr(r.Defects, "none"))
+	p.f("replay      %s\n", replay(r))
 	return p.err
+}
+
+// canaryLine says how strong each canary field was at this run's size: the
+// chance that a value of nobody decodes to a user, how the field was
+// judged, and the false violations the run's foreign values make likely.
+func canaryLine(r *harness.Record) string {
+	var parts []string
+	total := 0.0
+	for _, b := range r.Canaries {
+		s := fmt.Sprintf(" %s %s (p %.1e)", b.Field, b.Mode, b.FalseMatch)
+		if b.Uncorroborated > 0 {
+			s += fmt.Sprintf(", %s not judged", count(b.Uncorroborated))
+		}
+		parts = append(parts, s)
+		total += b.ExpectedFalse
+	}
+	return strings.Join(parts, " ·") + fmt.Sprintf(" · expected false violations %.1e", total)
+}
+
+// replay returns the command line that reproduces the run.
+func replay(r *harness.Record) string {
+	if r.Replay != "" {
+		return r.Replay
+	}
+	return fmt.Sprintf("crosstalk run %s --seed %d --defects %s", r.Scenario, r.Seed, listOr(r.Defects, "none"))
 }
 
 type printer struct {
