@@ -42,6 +42,9 @@ type runFlags struct {
 	images      []string
 	composeFile string
 	entry       string
+	caFile      string
+	insecure    bool
+	http        string
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -85,6 +88,9 @@ the faults and writes the report of what ran.`,
 	fl.Uint64Var(&f.maxRequests, "max-requests", 0, fmt.Sprintf("stop after this many requests (default: the scenario's, or %d)", harness.DefaultMaxRequests))
 	fl.DurationVar(&f.timeout, "timeout", 0, fmt.Sprintf("per-request timeout (default: the scenario's, or %s)", harness.DefaultTimeout))
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress line")
+	fl.StringVar(&f.caFile, "ca-file", "", "https targets: a PEM file of CAs to trust beside the system's (default: the scenario's portal.tls.ca_file)")
+	fl.BoolVar(&f.insecure, "insecure", false, "https targets: do not check the certificate (refused unless the target is on a loopback address)")
+	fl.StringVar(&f.http, "http", "", `HTTP version: auto (HTTP/2 when the server offers it by ALPN, as browsers do), 1.1 or 2 (default: the scenario's portal.http, or auto)`)
 	return c
 }
 
@@ -120,10 +126,12 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 		out = filepath.Join("crosstalk-out", sc.Name)
 	}
 	opts := harness.Options{Out: out, Defects: set.Names(), AllowHosts: f.allowHosts,
-		Status: func(m string) { fmt.Fprintln(stderr, "crosstalk: "+m) }}
+		Status: func(m string) { fmt.Fprintln(stderr, "crosstalk: "+m) },
+		Wire:   harness.WireSpec{CAFile: f.caFile, Insecure: f.insecure, HTTP: f.http}}
 	if f.target == "url" || f.target == "compose" {
 		opts.Defects = nil
 	}
+	opts.Replay = replayLine(path, sc, f, opts.Defects)
 	var pl *progressLine
 	if !f.quiet && isTerminal(stderr) {
 		pl = &progressLine{w: stderr}
