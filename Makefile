@@ -9,8 +9,9 @@ build:
 
 # -p 1: one package at a time, so that no test binary compiles beside the
 # load tests, whose latency and error thresholds are measured on two cores.
-test: lint test-images
+test: lint test-images build
 	$(GO) test -p 1 -count=1 -timeout 25m ./...
+	bin/crosstalk selftest
 
 # The container tests need the images; without a Docker engine they skip,
 # except in CI (CI set), where they fail.
@@ -26,7 +27,8 @@ demo: build
 	bin/crosstalk run scenarios/caf-2021.yaml --out out/caf-2021-fixed --duration 15s --defects none
 
 bench:
-	$(GO) test -run '^$$' -bench 'Scan$$' -benchmem ./harness/oracle/
+	$(GO) test -run '^$$' -bench 'Scan$$' -benchmem ./harness/canary/
+	$(GO) test -run '^$$' -bench 'ScanGzipPage' -benchmem ./harness/
 	@if docker info >/dev/null 2>&1; then $(GO) test -run '^$$' -bench StackStart -benchtime 1x ./targets/containers/ | grep Benchmark; \
 	else echo "no Docker engine: BenchmarkStackStart (the container stack with 100,000 users) skipped"; fi
 	$(GO) test -run '^$$' -bench Pipeline -benchtime 1x ./harness/ | tee /dev/stderr | awk '/^BenchmarkPipeline/ { for (i = 1; i < NF; i++) m[$$(i+1)] = $$i; printf "raw vegeta %.0f req/s, crosstalk (attribution + oracle on every byte) %.0f req/s, ratio %.2fx\n", m["vegeta-req/s"], m["crosstalk-req/s"], m["ratio"] }'
@@ -36,7 +38,8 @@ lint:
 	$(GO) vet ./...
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzScan -fuzztime 30s ./harness/oracle/
+	$(GO) test -run '^$$' -fuzz FuzzScan -fuzztime 30s ./harness/canary/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./harness/content/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./harness/population/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./scenarios/
 

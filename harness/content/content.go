@@ -209,3 +209,34 @@ func (d *Decoder) read(out []byte, r io.Reader) ([]byte, error) {
 		}
 	}
 }
+
+// Encode returns b compressed with one content coding (gzip, deflate as
+// zlib, br or zstd): the oracle's self-test serves pages this way, as a
+// compressing edge does.
+func Encode(coding string, b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	var w io.WriteCloser
+	switch coding {
+	case "gzip":
+		w = gzip.NewWriter(&buf)
+	case "deflate":
+		w = zlib.NewWriter(&buf)
+	case "br":
+		w = brotli.NewWriter(&buf)
+	case "zstd":
+		z, err := zstd.NewWriter(&buf)
+		if err != nil {
+			return nil, err
+		}
+		w = z
+	default:
+		return nil, fmt.Errorf("unsupported coding %q", coding)
+	}
+	if _, err := w.Write(b); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

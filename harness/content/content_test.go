@@ -16,10 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Encode compresses b with one coding, using writers other than the
+// encode compresses b with one coding, using writers other than the
 // decoders' own where the standard library has them, so that the test is
 // not a round trip of one implementation through itself.
-func Encode(t testing.TB, coding string, b []byte) []byte {
+func encode(t testing.TB, coding string, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	var w io.WriteCloser
@@ -50,7 +50,7 @@ func TestDecodeEachCoding(t *testing.T) {
 	d := New(0)
 	for _, c := range []string{"gzip", "x-gzip", "deflate", "raw-deflate", "br", "zstd"} {
 		t.Run(c, func(t *testing.T) {
-			wire := Encode(t, c, page)
+			wire := encode(t, c, page)
 			header := c
 			if c == "raw-deflate" {
 				header = "deflate"
@@ -70,7 +70,7 @@ func TestDecodeStackedCodings(t *testing.T) {
 	for _, stack := range [][]string{{"gzip", "br"}, {"br", "zstd", "gzip"}, {"deflate", "deflate"}} {
 		wire := page
 		for _, c := range stack {
-			wire = Encode(t, c, wire)
+			wire = encode(t, c, wire)
 		}
 		for _, header := range [][]string{{strings.Join(stack, ", ")}, stack} {
 			got, err := d.Decode(make([]byte, 0, 8), header, wire)
@@ -96,7 +96,7 @@ func TestDecodeBombsAreBounded(t *testing.T) {
 	d := New(limit)
 	for _, c := range []string{"gzip", "deflate", "br", "zstd"} {
 		t.Run(c, func(t *testing.T) {
-			wire := Encode(t, c, zeros)
+			wire := encode(t, c, zeros)
 			require.Less(t, len(wire), 512<<10)
 			got, err := d.Decode(nil, []string{c}, wire)
 			require.ErrorIs(t, err, ErrTooLarge)
@@ -115,7 +115,7 @@ func TestDecodeBombsAreBounded(t *testing.T) {
 func TestDecodeMalformed(t *testing.T) {
 	d := New(0)
 	page := []byte(strings.Repeat("a page with a NIR 164078630908788 in it ", 50))
-	gz := Encode(t, "gzip", page)
+	gz := encode(t, "gzip", page)
 	cases := map[string]struct {
 		header []string
 		wire   []byte
@@ -146,7 +146,7 @@ func TestDecodeIsSafeForConcurrentUse(t *testing.T) {
 	page := []byte(strings.Repeat("0612345678 ", 1000))
 	wires := map[string][]byte{}
 	for _, c := range []string{"gzip", "br", "zstd", "deflate"} {
-		wires[c] = Encode(t, c, page)
+		wires[c] = encode(t, c, page)
 	}
 	errs := make(chan error, 64)
 	for g := 0; g < 8; g++ {
@@ -174,7 +174,7 @@ func TestDecodeIsSafeForConcurrentUse(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	page := []byte("<dd>1 64 07 86 309 087 88</dd>")
 	for _, c := range []string{"gzip", "deflate", "br", "zstd"} {
-		f.Add(c, Encode(f, c, page))
+		f.Add(c, encode(f, c, page))
 	}
 	d := New(1 << 16)
 	f.Fuzz(func(t *testing.T, coding string, wire []byte) {
@@ -187,7 +187,7 @@ func FuzzDecode(f *testing.F) {
 
 func BenchmarkDecodeGzip(b *testing.B) {
 	page := []byte(strings.Repeat("<tr><td>05/03/2021</td><td>Aide personnalisee au logement</td><td>231,40&nbsp;€</td></tr>\n", 180))
-	wire := Encode(b, "gzip", page)
+	wire := encode(b, "gzip", page)
 	d := New(0)
 	buf := make([]byte, 0, 64<<10)
 	b.SetBytes(int64(len(page)))
