@@ -105,14 +105,57 @@ func (s *Scanner) Scan(dst []Match, b []byte) []Match {
 
 func (s *Scanner) email(dst []Match, b []byte, at, atLen int) []Match {
 	owner, start, ok := s.pop.MatchEmail(b, at)
-	if !ok || (start > 0 && isMailLocal(b[start-1])) {
-		return dst // not an address, or one whose local part is longer
+	if !ok && at > 0 && b[at-1] == '>' {
+		owner, start, ok = s.emailAcrossTags(b, at)
+	} else if ok && start > 0 && isMailLocal(b[start-1]) {
+		ok = false // an address whose local part is longer
+	}
+	if !ok {
+		return dst
 	}
 	end := at + atLen
 	for end < len(b) && isMailByte(b[end]) {
 		end++
 	}
 	return append(dst, Match{Field: population.FieldEmail, Owner: owner, Start: start, End: end})
+}
+
+// emailAcrossTags matches an address whose local part a page split with
+// inline tags (marie.martin123<span>@</span>..., an anti-spam habit): it
+// reads the local part backwards from the '@', skipping the tags, into a
+// buffer of its own.
+func (s *Scanner) emailAcrossTags(b []byte, at int) (owner, start int, ok bool) {
+	var rev [80]byte
+	n, i := 0, at-1
+	for i >= 0 && n < len(rev) {
+		if b[i] == '>' {
+			lt := i - 1
+			for lt >= 0 && i-lt < 256 && b[lt] != '<' {
+				lt--
+			}
+			if lt < 0 || b[lt] != '<' || inlineTagLen(b[lt:]) != i-lt+1 {
+				break
+			}
+			i = lt - 1
+			continue
+		}
+		if !isMailLocal(b[i]) {
+			break
+		}
+		rev[n] = b[i]
+		n++
+		i--
+	}
+	var local [81]byte
+	for k := 0; k < n; k++ {
+		local[k] = rev[n-1-k]
+	}
+	local[n] = '@'
+	o, st, ok := s.pop.MatchEmail(local[:n+1], n)
+	if !ok || st > 0 {
+		return 0, 0, false // not an address, or a longer local part
+	}
+	return o, i + 1, true
 }
 
 func isMailByte(c byte) bool {
