@@ -32,7 +32,12 @@ type faultKind struct {
 
 var faultKinds = map[string]faultKind{}
 
+// registerFault adds a fault type; each lives in its own fault_*.go file.
+// Two registrations of one name are a programming error, caught at init.
 func registerFault(name, doc string, new func() Fault) {
+	if _, dup := faultKinds[name]; dup {
+		panic("harness: fault " + name + " registered twice")
+	}
 	faultKinds[name] = faultKind{doc: doc, new: new}
 }
 
