@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 
+	"github.com/crosstalk-dev/crosstalk/internal/docker"
 	"github.com/crosstalk-dev/crosstalk/targets/containers"
 )
 
@@ -39,7 +40,7 @@ func Require(t testing.TB) *testcontainers.DockerClient {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	cli, err := docker.NewClient(ctx)
 	if err != nil {
 		missing("no Docker engine: %v", err)
 	}
@@ -56,24 +57,24 @@ func Require(t testing.TB) *testcontainers.DockerClient {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		f := make(client.Filters).Add("label", containers.Label)
+		f := make(client.Filters).Add("label", docker.Label)
 		cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 		if err == nil && len(cs.Items) > 0 {
 			var names []string
 			for _, c := range cs.Items {
 				names = append(names, strings.Join(c.Names, ",")+" ("+string(c.State)+")")
 			}
-			t.Errorf("%d containers labelled %s left behind, removing them: %s", len(cs.Items), containers.Label, strings.Join(names, " "))
+			t.Errorf("%d containers labelled %s left behind, removing them: %s", len(cs.Items), docker.Label, strings.Join(names, " "))
 		}
 		ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 		if err == nil && len(ns.Items) > 0 {
-			t.Errorf("%d networks labelled %s left behind; removing them", len(ns.Items), containers.Label)
+			t.Errorf("%d networks labelled %s left behind; removing them", len(ns.Items), docker.Label)
 		}
 		vs, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
 		if err == nil && len(vs.Items) > 0 {
-			t.Errorf("%d volumes labelled %s left behind; removing them", len(vs.Items), containers.Label)
+			t.Errorf("%d volumes labelled %s left behind; removing them", len(vs.Items), docker.Label)
 		}
-		_ = containers.Down(ctx, cli, "")
+		_, _ = docker.Down(ctx, cli, "")
 		cli.Close()
 	})
 	return cli

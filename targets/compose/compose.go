@@ -29,7 +29,7 @@ import (
 
 	"github.com/crosstalk-dev/crosstalk/harness"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
-	"github.com/crosstalk-dev/crosstalk/targets/containers"
+	"github.com/crosstalk-dev/crosstalk/internal/docker"
 )
 
 // Stack is a user's compose stack.
@@ -60,7 +60,7 @@ func New(file, entry string, progress func(string)) (*Stack, error) {
 		progress = func(string) {}
 	}
 	s := &Stack{file: file, entry: entry, progress: progress,
-		runID: containers.NewRunID()}
+		runID: docker.NewRunID()}
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, harness.BadInput("--compose-file: %v", err)
@@ -120,14 +120,15 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 	var override strings.Builder
 	override.WriteString("services:\n")
 	for _, name := range s.services {
-		fmt.Fprintf(&override, "  %q:\n    labels:\n      %s: %q\n", name, containers.Label, s.runID)
+		fmt.Fprintf(&override, "  %q:\n    labels:\n      %s: %q\n", name, docker.Label, s.runID)
 	}
 	if len(s.volumes) > 0 {
 		override.WriteString("volumes:\n")
 		for _, name := range s.volumes {
-			fmt.Fprintf(&override, "  %q:\n    labels:\n      %s: %q\n", name, containers.Label, s.runID)
+			fmt.Fprintf(&override, "  %q:\n    labels:\n      %s: %q\n", name, docker.Label, s.runID)
 		}
 	}
+	docker.Configure() // before testcontainers reads its environment
 	dc, err := tccompose.NewDockerComposeWith(tccompose.WithStackFiles(s.file),
 		tccompose.WithStackReaders(strings.NewReader(override.String())),
 		tccompose.StackIdentifier("crosstalk-"+strings.ToLower(s.runID)))
@@ -135,7 +136,7 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 		return "", harness.TargetFailure(fmt.Errorf("compose: %w", err))
 	}
 	s.dc = dc
-	if s.cli, err = testcontainers.NewDockerClientWithOpts(ctx); err != nil {
+	if s.cli, err = docker.NewClient(ctx); err != nil {
 		return "", harness.TargetFailure(fmt.Errorf("the compose target needs a Docker engine: %w", err))
 	}
 	mix := pop.Mix()
@@ -187,12 +188,6 @@ func (s *Stack) published(ctx context.Context, service, port string) (string, er
 	return "", harness.BadInput("%s: service %s does not publish port %s: add ports: [\"127.0.0.1::%s\"]", s.file, service, port, port)
 }
 
-// StoredIBAN implements harness.Target: a user's stack is read back only
-// through its own pages.
-func (s *Stack) StoredIBAN(context.Context, int) (string, error) {
-	return "", fmt.Errorf("compose: %w", harness.ErrNoReadBack)
-}
-
 // Services implements harness.Services: the compose file's services.
 func (s *Stack) Services() []string { return s.services }
 
@@ -210,7 +205,7 @@ func (s *Stack) ServiceDo(ctx context.Context, service string, a harness.Service
 	if err != nil {
 		return err
 	}
-	if err := containers.DockerAction(ctx, s.cli, c.GetContainerID(), a); err != nil || (a != harness.ServiceStart && a != harness.ServiceRestart) {
+	if err := docker.Action(ctx, s.cli, c.GetContainerID(), a); err != nil || (a != harness.ServiceStart && a != harness.ServiceRestart) {
 		return err
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -235,7 +230,7 @@ func (s *Stack) ServiceExec(ctx context.Context, service string, cmd []string) (
 	if err != nil {
 		return "", err
 	}
-	return containers.ExecIn(ctx, c, service, cmd)
+	return docker.ExecIn(ctx, c, service, cmd)
 }
 
 // Stop implements harness.Target: compose down with volumes, then anything
@@ -246,7 +241,7 @@ func (s *Stack) Stop(ctx context.Context) error {
 		errs = append(errs, s.dc.Down(ctx, tccompose.RemoveOrphans(true), tccompose.RemoveVolumes(true)))
 	}
 	if s.cli != nil {
-		errs = append(errs, containers.Down(ctx, s.cli, s.runID))
+		errs = append(errs, docker.RemoveAll(ctx, s.cli, s.runID))
 		s.cli.Close()
 	}
 	return errors.Join(errs...)

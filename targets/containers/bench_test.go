@@ -10,8 +10,8 @@ import (
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 	"github.com/crosstalk-dev/crosstalk/internal/dockertest"
 	"github.com/crosstalk-dev/crosstalk/targets/containers"
-	"github.com/crosstalk-dev/crosstalk/targets/embedded"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
+	"github.com/crosstalk-dev/crosstalk/targets/reference"
 )
 
 // BenchmarkStackStart brings the container stack up with 100,000 users, the
@@ -35,7 +35,7 @@ func BenchmarkStackStart(b *testing.B) {
 		if err == nil {
 			t0 = time.Now()
 			err = portal.SeedPG(ctx, "postgres://postgres@"+s.Endpoints()["postgres"]+"/postgres?sslmode=disable",
-				users, func(i int) portal.Account { return embedded.AccountOf(pop, i) }, nil)
+				users, func(i int) portal.Account { return reference.AccountOf(pop, i) }, nil)
 			seed += time.Since(t0)
 		}
 		require.NoError(b, s.Stop(context.Background()))

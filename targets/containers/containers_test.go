@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/crosstalk-dev/crosstalk/harness"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
+	"github.com/crosstalk-dev/crosstalk/internal/docker"
 	"github.com/crosstalk-dev/crosstalk/internal/dockertest"
 	"github.com/crosstalk-dev/crosstalk/targets/containers"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
@@ -145,7 +147,7 @@ func containerID(t *testing.T, cli interface {
 	ContainerList(context.Context, client.ContainerListOptions) (client.ContainerListResult, error)
 }, run, service string) string {
 	t.Helper()
-	f := make(client.Filters).Add("label", containers.Label+"="+run).Add("label", "crosstalk.service="+service)
+	f := make(client.Filters).Add("label", docker.Label+"="+run).Add("label", "crosstalk.service="+service)
 	cs, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: f})
 	require.NoError(t, err)
 	require.Len(t, cs.Items, 1, service)
@@ -194,7 +196,7 @@ func TestStackAdvisersAndAudit(t *testing.T) {
 
 	// Adviser 0 logs in with its second factor and reads 11 files outside its caseload.
 	require.Equal(t, http.StatusSeeOther, post("/adviser/login", url.Values{"login": {staff.Login(0)}, "password": {staff.Password(0)}}))
-	require.Equal(t, http.StatusSeeOther, post("/adviser/mfa", url.Values{"code": {staff.MFACode(0)}}))
+	require.Equal(t, http.StatusSeeOther, post("/adviser/mfa", url.Values{"code": {totpCode(t, staff.TOTPSecret(0))}}))
 	assert.Equal(t, http.StatusOK, get("/adviser/caseload"))
 	own := staff.CaseloadAt(0, 0)
 	caf, num := pop.Beneficiary(own)
@@ -218,4 +220,11 @@ func TestStackAdvisersAndAudit(t *testing.T) {
 	assert.False(t, trail.Entries[11].Granted)
 	require.Len(t, trail.Alerts, 1, "more than 10 out-of-caseload reads within a minute raise one alert")
 	assert.Equal(t, staff.Login(0), trail.Alerts[0].Reader)
+}
+
+// totpCode is the adviser's current one-time password, as its app shows it.
+func totpCode(t *testing.T, secret string) string {
+	code, err := totp.GenerateCode(secret, time.Now())
+	require.NoError(t, err)
+	return code
 }

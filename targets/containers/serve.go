@@ -15,8 +15,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/crosstalk-dev/crosstalk/harness/population"
-	"github.com/crosstalk-dev/crosstalk/targets/embedded"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
+	"github.com/crosstalk-dev/crosstalk/targets/reference"
 )
 
 // The programs inside the crosstalk image. The image holds one static
@@ -142,7 +142,7 @@ func SeedAccounts(ctx context.Context, dsn string, seed uint64, users int, mix p
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		err = portal.SeedPG(ctx, dsn, users, func(i int) portal.Account { return embedded.AccountOf(pop, i) }, nil)
+		err = portal.SeedPG(ctx, dsn, users, func(i int) portal.Account { return reference.AccountOf(pop, i) }, nil)
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			return err
 		}
