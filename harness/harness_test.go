@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 )
 
@@ -69,15 +68,14 @@ func TestWhen(t *testing.T) {
 	}
 }
 
-func testEngine(t *testing.T, size int) *engine {
+func testEngine(t *testing.T, size int, flows ...Flow) *engine {
 	t.Helper()
 	pop, err := population.New(5, size, population.DefaultMix)
 	require.NoError(t, err)
-	e := newEngine(pop)
-	e.rec = evidence.NewRecorder(size, nil, 10, Oracles)
-	e.stats = newStats()
-	e.start = time.Now()
-	return e
+	plans, errs := compileFlows(flows, nil)
+	require.Empty(t, errs)
+	return newEngine(engineConfig{pop: pop, seed: 5, base: "http://127.0.0.1:1", next: http.DefaultTransport, flows: plans,
+		sensitive: allFields()})
 }
 
 func response(status int, header http.Header) *http.Response {
@@ -87,22 +85,50 @@ func response(status int, header http.Header) *http.Response {
 	return &http.Response{StatusCode: status, Header: header}
 }
 
+// judgeResponse runs the response oracles on one response to id.
+func judgeResponse(e *engine, id actorID, req *http.Request, resp *http.Response, body []byte) *exchange {
+	x := &exchange{seq: e.seq.Add(1), id: id, who: id.viewer(), req: req, resp: resp, body: body}
+	for _, o := range e.oracles {
+		o.check(e, x)
+	}
+	return x
+}
+
 func TestSessionOracle(t *testing.T) {
 	e := testEngine(t, 100)
 	req, _ := http.NewRequest("POST", "http://127.0.0.1/login/nir", nil)
-	login := func(uid int, token string) string {
-		h := http.Header{"Set-Cookie": {"sid=" + token + "; Path=/; HttpOnly"}}
-		return e.check(1, 0, viewer{uid, -1}, kindLoginNIR, req, response(303, h), nil)
+	login := func(uid int, cookie string) *exchange {
+		h := http.Header{"Set-Cookie": {"sid=" + cookie + "; Path=/; HttpOnly"}}
+		return judgeResponse(e, actorID(uid), req, response(303, h), nil)
 	}
-	assert.Equal(t, "tok-a", login(1, "tok-a"))
-	assert.Equal(t, "tok-b", login(2, "tok-b"))
+	assert.Empty(t, login(1, "tok-a").refusedTokens)
+	assert.Empty(t, login(2, "tok-b").refusedTokens)
 	assert.Zero(t, e.rec.Total(), "distinct tokens for distinct users are fine")
-	assert.Empty(t, login(3, "tok-a"), "another user's token is never adopted")
+	x := login(3, "tok-a")
+	assert.Equal(t, []string{"tok-a"}, x.refusedTokens, "another user's token is refused")
+	e.keepCookies(e.actor(3), x)
+	assert.Empty(t, e.actor(3).jar, "and never adopted")
+	login(4, "deleted")
+	h := http.Header{"Set-Cookie": {"sid=tok-b; Max-Age=0"}}
+	judgeResponse(e, 5, req, response(303, h), nil)
 	sum, err := e.rec.Close()
 	require.NoError(t, err)
-	assert.Equal(t, uint64(1), sum.ByOracle[OracleSession])
+	assert.Equal(t, uint64(1), sum.ByOracle[OracleSession], "deletion and expired cookies are no tokens")
 	assert.Equal(t, 3, sum.First.Viewer)
 	assert.Equal(t, 1, sum.First.Owner)
+	assert.Equal(t, uint64(3), sum.First.Seq, "the evidence carries the response's own sequence")
+}
+
+func TestSessionTokensAreForgottenAtTheEndOfAJourney(t *testing.T) {
+	e := testEngine(t, 100)
+	req, _ := http.NewRequest("POST", "http://127.0.0.1/login", nil)
+	judgeResponse(e, 1, req, response(303, http.Header{"Set-Cookie": {"sid=t1"}}), nil)
+	judgeResponse(e, 2, req, response(303, http.Header{"Set-Cookie": {"sid=t2"}}), nil)
+	assert.Equal(t, 2, e.tokens.size())
+	e.forgetSession(e.actor(1))
+	assert.Equal(t, 1, e.tokens.size(), "a session that ended leaves the table")
+	judgeResponse(e, 3, req, response(303, http.Header{"Set-Cookie": {"sid=t1"}}), nil)
+	assert.Zero(t, e.rec.Total(), "a token reissued after its session ended is no leak")
 }
 
 func TestIsolationAndFailClosed(t *testing.T) {
@@ -111,13 +137,13 @@ func TestIsolationAndFailClosed(t *testing.T) {
 	own := e.pop.User(7)
 	other := e.pop.User(8)
 	body := []byte("<p>" + own.NIR + " " + own.IBAN + "</p>")
-	e.check(1, 0, viewer{7, -1}, kindDossier, req, response(200, nil), body)
+	judgeResponse(e, 7, req, response(200, nil), body)
 	assert.Zero(t, e.rec.Total(), "a user's own data is no violation")
 
 	body = []byte("<p>" + other.NIR + " " + other.IBAN + " " + other.Email + "</p>")
-	e.check(2, 0, viewer{7, -1}, kindDossier, req, response(200, nil), body)
-	e.check(3, 0, viewer{evidence.Anonymous, -1}, kindProbe, req, response(200, nil), body)
-	e.check(4, 0, viewer{9, -1}, kindDossier, req, response(503, http.Header{"Location": {"/x?m=" + url.QueryEscape(other.Email)}}), nil)
+	judgeResponse(e, 7, req, response(200, nil), body)
+	judgeResponse(e, nobody, req, response(200, nil), body)
+	judgeResponse(e, 9, req, response(503, http.Header{"Location": {"/x?m=" + url.QueryEscape(other.Email)}}), nil)
 	sum, err := e.rec.Close()
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), sum.ByOracle[OracleIsolation], "three fields of one owner in one response are one violation")
@@ -158,16 +184,18 @@ func TestWritesOracle(t *testing.T) {
 	e := testEngine(t, 100)
 	tgt := &fakeTarget{ibans: map[int]string{}}
 	touch := func(i, gen int, stored string) {
-		e.users[i].touched, e.users[i].ibanGen = true, uint16(gen)
+		a := e.actor(actorID(i))
+		a.touched, a.ibanGen = true, uint16(gen)
 		tgt.ibans[i] = stored
 	}
 	touch(1, 2, e.pop.IBAN(1, 2)) // as written
 	touch(2, 1, e.pop.IBAN(3, 4)) // user 3's write landed in user 2's account
 	touch(4, 3, e.pop.IBAN(4, 1)) // a lost write
-	e.users[5].touched, e.users[5].ibanGen, e.users[5].ibanAlt, e.users[5].ibanUnsure = true, 1, 2, true
+	a5 := e.actor(5)
+	a5.touched, a5.ibanGen, a5.ibanAlt, a5.ibanUnsure = true, 1, 2, true
 	tgt.ibans[5] = e.pop.IBAN(5, 2) // a timed-out write that landed: accepted
 
-	n, err := auditWrites(context.Background(), e, tgt)
+	n, err := auditWrites(context.Background(), e, tgt.StoredIBAN)
 	require.NoError(t, err)
 	assert.Equal(t, 4, n)
 	sum, err := e.rec.Close()
@@ -252,11 +280,15 @@ func TestCheckTargetRefusesNonLoopback(t *testing.T) {
 	assert.ErrorContains(t, err, "not a loopback address")
 }
 
-func TestCookieValue(t *testing.T) {
-	assert.Equal(t, "abc", cookieValue("sid=abc; Path=/", "sid"))
-	assert.Equal(t, "", cookieValue("sid=; Max-Age=0", "sid"))
-	assert.Equal(t, "", cookieValue("sidx=abc", "sid"))
-	assert.Equal(t, "", cookieValue("lang=fr", "sid"))
+func TestExpiredCookies(t *testing.T) {
+	for v, want := range map[string]bool{
+		"sid=abc; Path=/": false, "sid=; Max-Age=0": true, "sid=x; Max-Age=-1": true, "PHPSESSID=deleted; expires=Thu, 01-Jan-1970 00:00:01 GMT": true,
+		"sid=abc; Expires=Wed, 09 Jun 2100 10:18:14 GMT": false,
+	} {
+		c, err := http.ParseSetCookie(v)
+		require.NoError(t, err)
+		assert.Equal(t, want, expired(c), v)
+	}
 }
 
 func TestLoadSpikeMultipliesTheRate(t *testing.T) {
@@ -290,6 +322,8 @@ func TestLoadSpikeMultipliesTheRate(t *testing.T) {
 // to a store flush answers a bank change with a redirect to /login, and the
 // account must then still hold the previous IBAN (a false positive otherwise).
 func TestBankWriteCountsOnlyWhenConfirmed(t *testing.T) {
+	bank := Flow{Name: "bank", Steps: []Step{{Name: "bank", Method: "POST", Path: "/bank", Form: map[string]string{"iban": "{{.User.NextIBAN}}"},
+		Expect: []int{303}, ExpectLocation: "/dossier", Writes: "iban"}}}
 	for _, tc := range []struct {
 		name     string
 		status   int
@@ -302,17 +336,18 @@ func TestBankWriteCountsOnlyWhenConfirmed(t *testing.T) {
 		{"store failure: either may hold", http.StatusServiceUnavailable, "", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := testEngine(t, 10)
-			u := &e.users[3]
-			u.step, u.token = stepBank, "tok"
-			resp := &http.Response{StatusCode: tc.status, Header: http.Header{}}
+			e := testEngine(t, 10, bank)
+			a := e.actor(3)
+			a.begin(0)
+			resp := response(tc.status, nil)
 			if tc.location != "" {
 				resp.Header.Set("Location", tc.location)
 			}
-			portalJourney{}.advance(e, 3, resp, nil, "")
-			assert.True(t, u.touched)
-			assert.Equal(t, tc.gen, u.ibanGen)
-			assert.Equal(t, tc.unsure, u.ibanUnsure)
+			req, _ := http.NewRequest("POST", "http://127.0.0.1:1/bank", nil)
+			e.advance(&exchange{id: 3, who: actorID(3).viewer(), req: req, resp: resp})
+			assert.Equal(t, tc.gen, a.ibanGen)
+			assert.Equal(t, tc.unsure, a.ibanUnsure)
+			assert.True(t, a.touched)
 		})
 	}
 }
@@ -361,4 +396,10 @@ func mustTransport(tb testing.TB) *http.Transport {
 	require.NoError(tb, err)
 	tb.Cleanup(tr.CloseIdleConnections)
 	return tr
+}
+
+func TestRegisterFaultTwicePanics(t *testing.T) {
+	assert.PanicsWithValue(t, "harness: fault store-down registered twice", func() {
+		registerFault("store-down", "again", func() Fault { return &storeDown{} })
+	})
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 )
 
@@ -64,18 +63,13 @@ func rawVegeta(url string, d time.Duration) uint64 {
 func crosstalkPipeline(tb testing.TB, url string, d time.Duration) uint64 {
 	pop, err := population.New(1, 10_000, population.DefaultMix)
 	require.NoError(tb, err)
-	e := newEngine(pop)
-	e.journey = pageJourney{path: "/"}
-	e.next, e.base = mustTransport(tb), url
-	e.rec = evidence.NewRecorder(pop.Size(), nil, 10, Oracles)
-	e.stats = newStats()
 	f, err := os.Create(filepath.Join(tb.TempDir(), "results.jsonl"))
 	require.NoError(tb, err)
 	defer f.Close()
-	e.sink = newResultSink(f)
-	e.start = time.Now()
-	for i := range e.users {
-		e.users[i].token = fmt.Sprintf("session-%d", i)
+	e := newEngine(engineConfig{pop: pop, seed: 1, base: url, next: mustTransport(tb), flows: pageFlow("/"), results: f})
+	for i := 0; i < pop.Size(); i++ { // every user holds a session cookie, as a logged-in browser does
+		a := e.actor(actorID(i))
+		a.jar = map[string]string{"\x00sid": fmt.Sprintf("session-%d", i)}
 	}
 	atk := e.attacker(DefaultTimeout, benchWorkers, benchWorkers)
 	for range atk.Attack(e.target, vegeta.ConstantPacer{}, d, "crosstalk") {
@@ -123,12 +117,7 @@ func TestPipelineOracleSeesEveryByte(t *testing.T) {
 		_, _ = w.Write([]byte(leak))
 	}))
 	defer srv.Close()
-	e := newEngine(pop)
-	e.journey = pageJourney{path: "/"}
-	e.next, e.base = mustTransport(t), srv.URL
-	e.rec = evidence.NewRecorder(pop.Size(), nil, 10, Oracles)
-	e.stats = newStats()
-	e.start = time.Now()
+	e := newEngine(engineConfig{pop: pop, seed: 1, base: srv.URL, next: mustTransport(t), flows: pageFlow("/")})
 	atk := e.attacker(DefaultTimeout, 4, 4)
 	for range atk.Attack(e.target, newProfilePacer(RateProfile{Profile: "constant", Rate: 200}, time.Second, 100), time.Second, "t") {
 	}

@@ -86,28 +86,6 @@ type TimelinePoint struct {
 // Passed reports whether the gate passed.
 func (r *Record) Passed() bool { return r.Verdict == VerdictPass }
 
-func evalThresholds(t Thresholds, r *Record) []ThresholdResult {
-	out := []ThresholdResult{}
-	if t.P99Ms != nil {
-		out = append(out, ThresholdResult{Name: "p99_ms", Limit: *t.P99Ms, Value: r.LatencyMS.P99, Pass: r.LatencyMS.P99 <= *t.P99Ms})
-	}
-	if t.ErrorRate != nil {
-		v := 0.0
-		if r.Requests > 0 {
-			v = float64(r.Errors) / float64(r.Requests)
-		}
-		out = append(out, ThresholdResult{Name: "error_rate", Limit: *t.ErrorRate, Value: v, Pass: v <= *t.ErrorRate})
-	}
-	if t.LoginSuccess != nil {
-		v := 1.0
-		if r.Logins.Attempted > 0 {
-			v = float64(r.Logins.Succeeded) / float64(r.Logins.Attempted)
-		}
-		out = append(out, ThresholdResult{Name: "login_success", Limit: *t.LoginSuccess, Value: v, Pass: v >= *t.LoginSuccess})
-	}
-	return out
-}
-
 // AdviserReport counts the three France Travail failures separately.
 type AdviserReport struct {
 	// FilesOutsideCaseloads is how many responses gave an adviser the file

@@ -26,7 +26,7 @@ func newResultSink(w io.Writer) *resultSink {
 
 // write records one response: n bytes came off the wire, decoded of them
 // after undoing the content coding.
-func (s *resultSink) write(seq uint64, at time.Duration, uid int, k kind, req *http.Request, status int, lat time.Duration, n, decoded int, replica string, err error) {
+func (s *resultSink) write(seq uint64, at time.Duration, uid int, step string, req *http.Request, status int, lat time.Duration, n, decoded int, replica string, err error) {
 	if s == nil {
 		return
 	}
@@ -43,7 +43,7 @@ func (s *resultSink) write(seq uint64, at time.Duration, uid int, k kind, req *h
 	b = append(b, `,"user":`...)
 	b = strconv.AppendInt(b, int64(uid), 10)
 	b = append(b, `,"step":"`...)
-	b = append(b, k.String()...)
+	b = append(b, step...)
 	b = append(b, `","method":"`...)
 	b = append(b, req.Method...)
 	b = append(b, `","path":`...)

@@ -1,8 +1,9 @@
 // Package harness is crosstalk's engine: it drives mass synthetic logins
-// against a target with vegeta, attributes every response to its user, runs
-// the oracles on every byte, applies and heals faults on schedule, and
+// against a target with vegeta, attributes every response to its actor,
+// runs the oracles on every byte, applies and heals faults on schedule, and
 // returns the run's Record. It is the bottom of the import graph: targets,
-// reports and the CLI import it; it knows none of them.
+// reports and the CLI import it; it knows none of them, and no route of any
+// portal: what actors do is declared in flows.
 package harness
 
 import (
@@ -12,13 +13,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
-	vegeta "github.com/tsenart/vegeta/v12/lib"
-
 	"github.com/crosstalk-dev/crosstalk/harness/canary"
-	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 )
 
@@ -46,18 +43,6 @@ type Options struct {
 	Replay string
 }
 
-// maxExpectedFalse is the number of false violations above which a run is
-// told that its canaries were weak evidence.
-const maxExpectedFalse = 0.01
-
-func expectedFalse(bounds []canary.FieldBound) float64 {
-	n := 0.0
-	for _, b := range bounds {
-		n += b.ExpectedFalse
-	}
-	return n
-}
-
 // DefaultMaxWorkers bounds concurrent requests: high, so that queueing delay
 // shows in latency instead of being hidden (coordinated omission), but
 // bounded, so that a frozen target cannot exhaust the machine.
@@ -77,27 +62,58 @@ type Progress struct {
 
 // Run executes the scenario against t and returns its record. The record is
 // returned whenever the run got far enough to have one, with its verdict;
-// the error says why the run could not complete, with its Class.
+// the error says why the run could not complete, with its Class. A run is
+// a sequence of phases, each with its inputs and outputs explicit: prepare
+// (the scenario checked, the population made, the flows compiled, the
+// output opened), start (the target up and proven to answer), load (the
+// engine and the nemesis), judge (the after-run oracles) and record (the
+// figures and the verdict).
 func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, error) {
-	rec := &Record{
-		Verdict: VerdictError, Scenario: sc.Name, Description: sc.Description, Incident: sc.Incident,
-		Seed: sc.Seed, Target: t.Name(), Defects: append([]string{}, opt.Defects...), Users: sc.Users,
-		StartedAt: time.Now().UTC(), ViolationsByOracle: map[string]uint64{},
-		Faults: []FaultEvent{}, Thresholds: []ThresholdResult{}, Steps: []StepStats{}, Timeline: []TimelinePoint{},
+	rec := newRecord(sc, t, opt)
+	p, err := prepare(sc, t, opt)
+	if err != nil {
+		return rec.failed(err)
 	}
-	for _, o := range Oracles {
-		rec.ViolationsByOracle[o] = 0
+	defer p.close()
+	st, err := start(ctx, p, t, rec)
+	defer st.stop(opt.Status)
+	if err != nil {
+		return rec.failed(err)
 	}
-	fail := func(err error) (*Record, error) {
-		rec.Reason = err.Error()
-		return rec, err
-	}
+	load := runLoad(ctx, p, st)
+	judgeErr := judge(p, st, load, rec)
+	return record(p, load, judgeErr, rec)
+}
+
+// plan is what prepare makes of a scenario.
+type plan struct {
+	sc      *Scenario
+	opt     Options
+	pop     *population.Population
+	flows   []flowPlan
+	wire    WireSpec
+	timeout time.Duration
+	results *os.File
+	evid    *os.File
+}
+
+func (p *plan) close() {
+	p.results.Close()
+	p.evid.Close()
+}
+
+// prepare checks the scenario against the target, makes the population,
+// compiles the flows and opens the output files.
+func prepare(sc *Scenario, t Target, opt Options) (*plan, error) {
 	if err := sc.Validate(); err != nil {
-		return fail(&Error{Class: ClassBadInput, Err: err})
+		return nil, &Error{Class: ClassBadInput, Err: err}
+	}
+	if len(sc.Flows) == 0 {
+		return nil, BadInput("scenario %s declares no flows: describe the portal's journeys under flows", sc.Name)
 	}
 	for _, f := range sc.Faults {
 		if err := f.Fault.Check(t); err != nil {
-			return fail(&Error{Class: ClassBadInput, Err: fmt.Errorf("%s: %w", f.Path, err)})
+			return nil, &Error{Class: ClassBadInput, Err: fmt.Errorf("%s: %w", f.Path, err)}
 		}
 	}
 	mix := sc.Population
@@ -107,134 +123,187 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 	var popOpts []population.Option
 	if sc.Advisers != nil {
 		if _, ok := t.(Auditor); !ok && sc.Advisers.Takeovers > 0 {
-			return fail(BadInput("advisers: the audit oracle needs a target that exposes its audit log; target %s does not", t.Name()))
+			return nil, BadInput("advisers: the audit oracle needs a target that exposes its audit log; target %s does not", t.Name())
 		}
 		popOpts = append(popOpts, population.WithAdvisers(sc.Advisers.Count))
 	}
 	pop, err := population.New(sc.Seed, sc.Users, mix, popOpts...)
 	if err != nil {
-		return fail(BadInput("%v", err))
+		return nil, BadInput("%v", err)
 	}
-	if err := os.MkdirAll(filepath.Join(opt.Out, "evidence"), 0o755); err != nil {
-		return fail(BadInput("output directory: %v", err))
+	var hosts map[string]string
+	if sc.Portal != nil {
+		hosts = sc.Portal.Hosts
 	}
-	resultsFile, err := os.Create(filepath.Join(opt.Out, "results.jsonl"))
-	if err != nil {
-		return fail(BadInput("output directory: %v", err))
-	}
-	defer resultsFile.Close()
-	evidenceFile, err := os.Create(filepath.Join(opt.Out, "evidence", "violations.jsonl"))
-	if err != nil {
-		return fail(BadInput("output directory: %v", err))
-	}
-	defer evidenceFile.Close()
-
-	startedAt := time.Now()
-	base, err := t.Start(ctx, pop)
-	rec.TargetStartS = time.Since(startedAt).Seconds()
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := t.Stop(stopCtx); err != nil && opt.Status != nil {
-			opt.Status(fmt.Sprintf("stopping target %s: %v", t.Name(), err))
-		}
-	}()
-	if err != nil {
-		return fail(TargetFailure(fmt.Errorf("target %s could not start: %w", t.Name(), err)))
-	}
-	if err := CheckTarget(base, opt.AllowHosts); err != nil {
-		return fail(err)
-	}
-	timeout := sc.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
+	flows, errs := compileFlows(sc.Flows, hosts)
+	if len(errs) > 0 {
+		return nil, &Error{Class: ClassBadInput, Err: errors.Join(errs...)}
 	}
 	wire, err := sc.Wire(opt.Wire)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	if err := wire.check(base); err != nil {
-		return fail(err)
+	p := &plan{sc: sc, opt: opt, pop: pop, flows: flows, wire: wire, timeout: sc.Timeout}
+	if p.timeout == 0 {
+		p.timeout = DefaultTimeout
 	}
-	transport, err := newSafeTransport(opt.AllowHosts, wire)
+	if err := os.MkdirAll(filepath.Join(opt.Out, "evidence"), 0o755); err != nil {
+		return nil, BadInput("output directory: %v", err)
+	}
+	if p.results, err = os.Create(filepath.Join(opt.Out, "results.jsonl")); err != nil {
+		return nil, BadInput("output directory: %v", err)
+	}
+	if p.evid, err = os.Create(filepath.Join(opt.Out, "evidence", "violations.jsonl")); err != nil {
+		p.results.Close()
+		return nil, BadInput("output directory: %v", err)
+	}
+	return p, nil
+}
+
+// stack is the target once started, with the transport that reaches it.
+type stack struct {
+	t         Target
+	base      string
+	transport *http.Transport
+	e         *engine
+}
+
+// stop closes the transport and stops the target; it is safe on a stack
+// that never started.
+func (st *stack) stop(status func(string)) {
+	if st == nil {
+		return
+	}
+	if st.transport != nil {
+		st.transport.CloseIdleConnections()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := st.t.Stop(ctx); err != nil && status != nil {
+		status(fmt.Sprintf("stopping target %s: %v", st.t.Name(), err))
+	}
+}
+
+// start brings the target up, checks that every host the load may reach is
+// loopback or allowed, builds the engine, seeds the population if the
+// scenario says so, and proves that one seeded user gets through its flow.
+func start(ctx context.Context, p *plan, t Target, rec *Record) (*stack, error) {
+	st := &stack{t: t}
+	began := time.Now()
+	base, err := t.Start(ctx, p.pop)
+	rec.TargetStartS = time.Since(began).Seconds()
 	if err != nil {
-		return fail(err)
+		return st, TargetFailure(fmt.Errorf("target %s could not start: %w", t.Name(), err))
 	}
-	defer transport.CloseIdleConnections()
-	if err := preflight(ctx, transport, base, timeout); err != nil {
-		return fail(err)
+	st.base = base
+	hosts := map[string]string{}
+	if p.sc.Portal != nil {
+		hosts = p.sc.Portal.Hosts
 	}
-	rec.Replay = opt.Replay
+	for _, u := range append([]string{base}, mapValues(hosts)...) {
+		if err := CheckTarget(u, p.opt.AllowHosts); err != nil {
+			return st, err
+		}
+		if err := p.wire.check(u); err != nil {
+			return st, err
+		}
+	}
+	if st.transport, err = newSafeTransport(p.opt.AllowHosts, p.wire); err != nil {
+		return st, err
+	}
+	if err := preflight(ctx, st.transport, base, p.timeout); err != nil {
+		return st, err
+	}
+	rec.Replay = p.opt.Replay
+	st.e = newEngine(p.engineConfig(base, hosts, st.transport))
+	if s := p.sc.Portal; s != nil && s.Seed != nil {
+		status := p.opt.Status
+		if status == nil {
+			status = func(string) {}
+		}
+		if err := st.e.seedPopulation(ctx, s.Seed, st.transport, base, p.opt.Out, status); err != nil {
+			return st, err
+		}
+		rec.TargetStartS = time.Since(began).Seconds()
+	}
+	return st, st.e.preflightFlow(ctx, p.timeout)
+}
 
-	e := newEngine(pop)
-	if sc.Portal != nil && len(sc.Portal.Headers) > 0 {
-		e.defaults = withHeaders(e.defaults, sc.Portal.Headers)
+func mapValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
 	}
-	e.next, e.base, e.seed = transport, base, sc.Seed
-	if sc.Advisers != nil {
-		e.staff = newStaffEngine(*sc.Advisers, pop)
+	return out
+}
+
+// engineConfig is the engine of this plan against the target at base.
+func (p *plan) engineConfig(base string, hosts map[string]string, next http.RoundTripper) engineConfig {
+	c := engineConfig{pop: p.pop, seed: p.sc.Seed, base: base, hosts: hosts, next: next, flows: p.flows,
+		journeys: p.sc.Journeys, advisers: p.sc.Advisers, results: p.results, evid: p.evid, keep: p.opt.Examples}
+	c.defaults = BrowserHeaders()
+	if s := p.sc.Portal; s != nil {
+		c.cookie, c.sessionVar = s.SessionCookie, s.SessionVar
+		if len(s.Sensitive) > 0 {
+			c.sensitive = [8]bool{}
+			for _, f := range s.Sensitive {
+				c.sensitive[fieldsByName[f]] = true
+			}
+		}
+		if h := s.Household; h != nil {
+			c.household = h.Size
+			for _, f := range h.Shares {
+				c.shares[fieldsByName[f]] = true
+			}
+		}
+		if len(s.Headers) > 0 {
+			c.defaults = withHeaders(c.defaults, s.Headers)
+		}
 	}
-	if err := e.describePortal(sc); err != nil {
-		return fail(err)
-	}
-	e.bankChange, e.documents, e.think = sc.Journeys.BankChange, sc.Journeys.Documents, sc.Journeys.Think
-	if sc.Journeys.Probes > 0 {
-		e.probeEvery = uint64(1 / sc.Journeys.Probes)
-	}
-	keep := opt.Examples
-	if keep == 0 {
-		keep = 20
-	}
-	e.rec = evidence.NewRecorder(pop.Size(), evidenceFile, keep, Oracles)
-	e.stats = newStats()
-	e.sink = newResultSink(resultsFile)
-	nem := newNemesis(t, sc.Faults, sc.Duration)
+	return c
+}
+
+// loadResult is what the load phase leaves: the engine with its counts and
+// actors, the fault timeline, and how the load ended.
+type loadResult struct {
+	e           *engine
+	nem         *nemesis
+	elapsed     time.Duration
+	interrupted bool
+	nemErr      error
+}
+
+// runLoad runs the load at the scenario's rate for its duration, with the
+// nemesis applying and healing its faults, until the end, the request bound
+// or ctx.
+func runLoad(ctx context.Context, p *plan, st *stack) *loadResult {
+	e, sc := st.e, p.sc
+	nem := newNemesis(st.t, sc.Faults, sc.Duration)
 	e.faults = nem.activeFaults
-
 	maxReq := sc.MaxRequests
 	if maxReq == 0 {
 		maxReq = DefaultMaxRequests
 	}
 	pacer := newProfilePacer(sc.Rate, sc.Duration, maxReq)
 	nem.pacer = pacer
-	maxWorkers := opt.MaxWorkers
+	maxWorkers := p.opt.MaxWorkers
 	if maxWorkers == 0 {
 		maxWorkers = DefaultMaxWorkers
 	}
-	atk := e.attacker(timeout, 64, maxWorkers)
-	if sc.Portal != nil && sc.Portal.Seed != nil {
-		status := opt.Status
-		if status == nil {
-			status = func(string) {}
-		}
-		if err := e.seedPopulation(ctx, sc.Portal.Seed, transport, base, opt.Out, status); err != nil {
-			return fail(err)
-		}
-	}
-	if err := e.preflightFlow(ctx, timeout); err != nil {
-		return fail(err)
-	}
+	atk := e.attacker(p.timeout, 64, maxWorkers)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	start := time.Now()
-	e.start = start
-	var (
-		wg       sync.WaitGroup
-		nemErr   error
-		progress = make(chan struct{})
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		nemErr = nem.run(runCtx, start, func(error) { atk.Stop() })
-	}()
-	if opt.Progress != nil {
-		go report(progress, e, nem, sc.Duration, start, opt.Progress)
+	r := &loadResult{e: e, nem: nem}
+	startAt := time.Now()
+	e.start = startAt
+	nemDone := make(chan error, 1)
+	go func() { nemDone <- nem.run(runCtx, startAt, func(error) { atk.Stop() }) }()
+	progress := make(chan struct{})
+	if p.opt.Progress != nil {
+		go report(progress, e, nem, sc.Duration, startAt, p.opt.Progress)
 	}
-
 	results := atk.Attack(e.target, pacer, sc.Duration, sc.Name)
-	interrupted := false
 	done := ctx.Done()
 drain:
 	for {
@@ -244,37 +313,40 @@ drain:
 				break drain
 			}
 		case <-done:
-			interrupted, done = true, nil
+			r.interrupted, done = true, nil
 			atk.Stop()
 		}
 	}
-	elapsed := time.Since(start)
+	r.elapsed = time.Since(startAt)
 	e.loadEnd = time.Now()
 	close(progress)
 	cancel()
-	wg.Wait()
+	r.nemErr = <-nemDone
+	return r
+}
 
-	// The writes oracle: every account a user wrote must hold what that
-	// user last wrote.
-	auditCtx, auditCancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	audited, auditErr := auditWrites(auditCtx, e, t)
-	if errors.Is(auditErr, ErrNoReadBack) {
-		auditErr = nil // the target cannot read accounts back: no writes oracle
-		rec.Notes = append(rec.Notes, "writes oracle skipped: target "+t.Name()+" cannot read accounts back")
+// judge runs the after-run oracles.
+func judge(p *plan, st *stack, load *loadResult, rec *Record) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	j := &judgement{e: load.e, t: st.t, sc: p.sc, rec: rec, tr: st.transport}
+	var errs []error
+	for _, o := range afterRun {
+		errs = append(errs, o.judge(ctx, j))
 	}
-	if e.staff != nil && auditErr == nil {
-		rec.Advisers, auditErr = auditStaff(auditCtx, e, t)
-	}
-	auditCancel()
-	rec.AccountsAudited = audited
+	return errors.Join(errs...)
+}
 
+// record fills the record with the run's figures and gives the verdict.
+func record(p *plan, load *loadResult, judgeErr error, rec *Record) (*Record, error) {
+	e := load.e
 	sum, evErr := e.rec.Close()
 	resErr := e.sink.close()
-	latency, errs, steps, timeline := e.stats.summary()
+	latency, errs, steps, timeline := e.stats.summary(e.kinds)
 	rec.Requests = e.seq.Load()
-	rec.DurationS = elapsed.Seconds()
-	if elapsed > 0 {
-		rec.ThroughputRPS = float64(rec.Requests) / elapsed.Seconds()
+	rec.DurationS = load.elapsed.Seconds()
+	if load.elapsed > 0 {
+		rec.ThroughputRPS = float64(rec.Requests) / load.elapsed.Seconds()
 	}
 	rec.LatencyMS, rec.Errors, rec.Steps = latency, errs, steps
 	if rec.Steps == nil {
@@ -295,7 +367,7 @@ drain:
 		seq, at := f.Seq, f.AtS
 		rec.FirstViolationAfterRequests, rec.FirstViolationAfterS = &seq, &at
 	}
-	rec.Faults = nem.timeline()
+	rec.Faults = load.nem.timeline()
 	if rec.Faults == nil {
 		rec.Faults = []FaultEvent{}
 	}
@@ -304,20 +376,20 @@ drain:
 		rec.Notes = append(rec.Notes, fmt.Sprintf("the canaries are weak evidence in this run: %.2g false violations are to be expected "+
 			"from the foreign values it met (see canary_bounds in report.json)", n))
 	}
-	rec.Thresholds = evalThresholds(sc.Thresholds, rec)
-	rec.Interrupted = interrupted
+	rec.Thresholds = sloOracle{}.judge(p.sc.Thresholds, rec)
+	rec.Interrupted = load.interrupted
 
-	runErr := errors.Join(nemErr, auditErr, evErr, resErr)
+	runErr := errors.Join(load.nemErr, judgeErr, evErr, resErr)
 	switch {
 	case runErr != nil:
 		rec.Verdict = VerdictError
-		return fail(TargetFailure(runErr))
+		return rec.failed(TargetFailure(runErr))
 	case rec.Violations > 0:
 		rec.Verdict = VerdictFail
 		rec.Reason = fmt.Sprintf("%d responses broke isolation", rec.Violations)
-	case interrupted:
+	case load.interrupted:
 		rec.Verdict = VerdictError
-		return fail(TargetFailure(errors.New("interrupted before the end of the run; no violation seen so far")))
+		return rec.failed(TargetFailure(errors.New("interrupted before the end of the run; no violation seen so far")))
 	default:
 		rec.Verdict = VerdictPass
 		for _, th := range rec.Thresholds {
@@ -331,92 +403,38 @@ drain:
 	return rec, nil
 }
 
-// describePortal installs the scenario's flows and what it says of the
-// portal: session cookie or token, sensitive fields, households.
-func (e *engine) describePortal(sc *Scenario) error {
-	if p := sc.Portal; p != nil {
-		if p.SessionCookie != "" {
-			e.cookie = p.SessionCookie
-		}
-		if len(p.Sensitive) > 0 {
-			e.sensitive = [5]bool{}
-			for _, f := range p.Sensitive {
-				e.sensitive[fieldsByName[f]] = true
-			}
-		}
-		if h := p.Household; h != nil {
-			e.household = h.Size
-			for _, f := range h.Shares {
-				e.shares[fieldsByName[f]] = true
-			}
-		}
+// newRecord returns the record of a run that has not begun: verdict error
+// until the run says otherwise.
+func newRecord(sc *Scenario, t Target, opt Options) *Record {
+	rec := &Record{
+		Verdict: VerdictError, Scenario: sc.Name, Description: sc.Description, Incident: sc.Incident,
+		Seed: sc.Seed, Target: t.Name(), Defects: append([]string{}, opt.Defects...), Users: sc.Users,
+		StartedAt: time.Now().UTC(), ViolationsByOracle: map[string]uint64{},
+		Faults: []FaultEvent{}, Thresholds: []ThresholdResult{}, Steps: []StepStats{}, Timeline: []TimelinePoint{},
 	}
-	if len(sc.Flows) == 0 {
-		return nil
+	for _, o := range Oracles {
+		rec.ViolationsByOracle[o] = 0
 	}
-	plans, errs := compileFlows(sc.Flows)
-	if len(errs) > 0 {
-		return &Error{Class: ClassBadInput, Err: errors.Join(errs...)}
-	}
-	j := &flowJourney{plans: plans}
-	if sc.Portal != nil {
-		j.sessionVar = sc.Portal.SessionVar
-	}
-	e.journey = j
-	for i := range e.users {
-		e.users[i].flow = -1
-	}
-	return nil
+	return rec
 }
 
-// preflightFlow runs one user's flow to its end before the load starts: if
-// a seeded user cannot get through (the population was not imported, a
-// step is described wrong), the run stops with the step and the reason.
-func (e *engine) preflightFlow(ctx context.Context, timeout time.Duration) error {
-	j, ok := e.journey.(*flowJourney)
-	if !ok {
-		return nil
-	}
-	e.start = time.Now() // the load resets it; preflight requests count from here
-	think := e.think
-	e.think = 0
-	defer func() { e.think = think }()
-	client := &http.Client{Transport: e, Timeout: timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	e.fresh.Store(1)
-	for steps := 0; steps < 100; steps++ {
-		var t vegeta.Target
-		j.request(e, &t, 0)
-		req, err := t.Request()
-		if err != nil {
-			return TargetFailure(fmt.Errorf("preflight: %w", err))
-		}
-		if resp, err := client.Do(req.WithContext(ctx)); err == nil {
-			resp.Body.Close()
-		}
-		select {
-		case <-e.inFlight:
-			continue
-		case <-e.idle:
-		}
-		if f := e.firstFlowFailure.Load(); f != nil {
-			return TargetFailure(fmt.Errorf("preflight: seeded user #%d could not get through step %s: %s; "+
-				"is the population seeded (crosstalk population export --users %d --seed %d) and the flow right?",
-				f.user, f.step, f.why, len(e.users), e.seed))
-		}
-		e.idle <- 0
-		return nil
-	}
-	return TargetFailure(errors.New("preflight: the flow did not end within 100 steps"))
+// failed records why the run could not complete and returns the record
+// with err.
+func (r *Record) failed(err error) (*Record, error) {
+	r.Reason = err.Error()
+	return r, err
 }
 
-// attacker returns a vegeta attacker whose client sends through the engine.
-func (e *engine) attacker(timeout time.Duration, workers, maxWorkers uint64) *vegeta.Attacker {
-	client := &http.Client{Transport: e, Timeout: timeout}
-	// vegeta.Client replaces the whole client: options that change it
-	// (Redirects, Timeout) must come after.
-	return vegeta.NewAttacker(vegeta.Client(client), vegeta.Redirects(vegeta.NoFollow),
-		vegeta.Timeout(timeout), vegeta.Workers(workers), vegeta.MaxWorkers(maxWorkers))
+// maxExpectedFalse is the number of false violations above which a run is
+// told that its canaries were weak evidence.
+const maxExpectedFalse = 0.01
+
+func expectedFalse(bounds []canary.FieldBound) float64 {
+	n := 0.0
+	for _, b := range bounds {
+		n += b.ExpectedFalse
+	}
+	return n
 }
 
 // preflight checks that the target answers at all before the load starts.
@@ -433,6 +451,45 @@ func preflight(ctx context.Context, tr http.RoundTripper, base string, timeout t
 	}
 	resp.Body.Close()
 	return nil
+}
+
+// preflightFlow runs the first user's journey to its end before the load
+// starts: if a seeded user cannot get through (the population was not
+// imported, a step is described wrong), the run stops with the step and the
+// reason.
+func (e *engine) preflightFlow(ctx context.Context, timeout time.Duration) error {
+	think := e.journeys.Think
+	e.journeys.Think = 0
+	defer func() { e.journeys.Think = think }()
+	client := &http.Client{Transport: e, Timeout: timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	id := actorID(e.shard[0])
+	e.fresh.Store(int64(e.shard[0]) + 1)
+	for steps := 0; steps < 200; steps++ {
+		var t vegetaTarget
+		if !e.request(&t, id) {
+			return TargetFailure(fmt.Errorf("preflight: user #%d has no flow for its account state (%s)", id, e.users.get(int(id)).state))
+		}
+		req, err := t.Request()
+		if err != nil {
+			return TargetFailure(fmt.Errorf("preflight: %w", err))
+		}
+		if resp, err := client.Do(req.WithContext(ctx)); err == nil {
+			resp.Body.Close()
+		}
+		if f := e.firstFlowFailure.Load(); f != nil {
+			return TargetFailure(fmt.Errorf("preflight: seeded user #%d could not get through step %s: %s; "+
+				"is the population seeded (crosstalk population export --users %d --seed %d) and the flow right?",
+				f.actor, f.step, f.why, e.pop.Size(), e.seed))
+		}
+		if a := e.users.get(int(id)); a.flow < 0 {
+			return nil // the journey ended: the user is between journeys again
+		}
+		if _, ok := e.ready.pop(); !ok {
+			return TargetFailure(errors.New("preflight: the flow stalled"))
+		}
+	}
+	return TargetFailure(errors.New("preflight: the flow did not end within 200 requests"))
 }
 
 func report(stop <-chan struct{}, e *engine, nem *nemesis, total time.Duration, start time.Time, f func(Progress)) {
@@ -453,43 +510,4 @@ func report(stop <-chan struct{}, e *engine, nem *nemesis, total time.Duration, 
 			last, lastAt = n, now
 		}
 	}
-}
-
-// auditWrites reads back every account whose user changed its bank details
-// and records a writes violation where the stored IBAN is not the one its
-// user last wrote.
-func auditWrites(ctx context.Context, e *engine, t Target) (int, error) {
-	n := 0
-	for i := range e.users {
-		u := &e.users[i]
-		if !u.touched {
-			continue
-		}
-		n++
-		stored, err := t.StoredIBAN(ctx, i)
-		if err != nil {
-			return n, fmt.Errorf("writes audit: reading user %d's bank details: %w", i, err)
-		}
-		want := e.pop.IBAN(i, int(u.ibanGen))
-		if stored == want || (u.ibanUnsure && stored == e.pop.IBAN(i, int(u.ibanAlt))) {
-			continue
-		}
-		v := evidence.Violation{
-			Oracle: OracleWrites, Viewer: i, Owner: i, Field: "iban", Value: stored, Where: "stored account",
-			Request: "audit", Seed: e.seed, AtS: time.Since(e.start).Seconds(), Faults: []string{},
-		}
-		if len(stored) == 27 {
-			if owner, gen, ok := e.pop.DecodeIBAN([]byte(stored[2:])); ok && owner != i {
-				v.Viewer = owner
-				v.Detail = fmt.Sprintf("user %d's account holds the IBAN that user %d wrote (generation %d)", i, owner, gen)
-			} else if ok {
-				v.Detail = fmt.Sprintf("user %d's account holds IBAN generation %d, but the user last wrote generation %d", i, gen, u.ibanGen)
-			}
-		}
-		if v.Detail == "" {
-			v.Detail = fmt.Sprintf("user %d's account holds an IBAN nobody in the population wrote; want %s", i, want)
-		}
-		e.rec.Add(v)
-	}
-	return n, nil
 }

@@ -212,11 +212,7 @@ func (s *Scenario) Validate() error {
 	}
 	errs = append(errs, s.Rate.validate("rate", s.Duration)...)
 	if len(s.Flows) > 0 {
-		_, ferrs := compileFlows(s.Flows)
-		errs = append(errs, ferrs...)
-		if s.Advisers != nil {
-			add("advisers", "advisers follow the reference portal's adviser journeys; they cannot be combined with flows")
-		}
+		errs = append(errs, validateFlows(s.Flows, s.Portal, s.Advisers)...)
 	}
 	if s.Portal != nil {
 		errs = append(errs, s.Portal.validate()...)

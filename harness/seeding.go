@@ -52,7 +52,7 @@ func (s *Seeding) validate() []error {
 		add("portal.seed", "want exactly one of command (run once) or request (sent once per user)")
 	}
 	if s.Request != nil {
-		_, serrs := compileStep("portal.seed.request", *s.Request)
+		_, serrs := compileStep("portal.seed.request", *s.Request, nil)
 		errs = append(errs, serrs...)
 		if len(s.Request.Extract) > 0 || s.Request.Follow || s.Request.Login || s.Request.Migrates {
 			add("portal.seed.request", "a seeding request only sends: extract, follow, login and migrates belong to flows")
@@ -137,7 +137,7 @@ func tail(out string) string {
 }
 
 func (e *engine) seedRequests(ctx context.Context, s *Seeding, tr http.RoundTripper, base string, status func(string)) error {
-	plan, errs := compileStep("portal.seed.request", *s.Request)
+	plan, errs := compileStep("portal.seed.request", *s.Request, nil)
 	if len(errs) > 0 {
 		return &Error{Class: ClassBadInput, Err: errors.Join(errs...)}
 	}
@@ -172,7 +172,8 @@ func (e *engine) seedRequests(ctx context.Context, s *Seeding, tr http.RoundTrip
 	for i := 0; i < n && gctx.Err() == nil; i++ {
 		g.Go(func() error {
 			t := vegetaTarget{Header: make(http.Header, 4)}
-			plan.fill(&t, base, flowData{User: e.flowUser(i)})
+			first := initialActor(e.pop, i)
+			plan.fill(&t, base, flowData{User: e.flowUser(i, &first)})
 			req, err := t.Request()
 			if err != nil {
 				return fmt.Errorf("user #%d: %w", i, err)
@@ -183,7 +184,7 @@ func (e *engine) seedRequests(ctx context.Context, s *Seeding, tr http.RoundTrip
 			}
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 			resp.Body.Close()
-			if !plan.expects(resp.StatusCode) {
+			if !plan.expects(resp.StatusCode, resp.Header.Get("Location")) {
 				want := "200-399"
 				if len(plan.Expect) > 0 {
 					want = fmt.Sprint(plan.Expect)

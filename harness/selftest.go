@@ -122,9 +122,8 @@ func OracleSelfTest(ctx context.Context) (*OracleTable, error) {
 		return nil, err
 	}
 	defer tr.CloseIdleConnections()
-	e := newEngine(pop)
-	e.journey = pageJourney{path: "/"}
-	e.next, e.base, e.stats, e.start = tr, srv.URL, newStats(), time.Now()
+	e := newEngine(engineConfig{pop: pop, seed: pop.Seed(), base: srv.URL, next: tr, flows: pageFlow("/"),
+		sensitive: allFields()})
 	if selfTestNoDecode {
 		e.decoder = content.New(1)
 	}
@@ -135,6 +134,7 @@ func OracleSelfTest(ctx context.Context) (*OracleTable, error) {
 			return false, false, err
 		}
 		req.Header[attrHeader] = []string{strconv.Itoa(viewer)}
+		e.users.get(viewer).begin(0)
 		if resp, err := e.RoundTrip(req); err == nil {
 			resp.Body.Close()
 		} else if ctx.Err() != nil {

@@ -1,24 +1,21 @@
 package harness
 
 import (
-	"fmt"
-	"net/http"
-	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 )
 
 // Advisers (conseillers) are a second kind of actor beside beneficiaries:
-// normal advisers work their caseload; taken-over adviser accounts (the
-// France Travail breach) enumerate files outside their caseload; other
-// adviser accounts are under credential stuffing. Adviser a's requests carry
-// "a<index>" in the attribution header.
+// advisers working their caseload, adviser accounts taken over by an
+// attacker that enumerate files outside their caseload (the France Travail
+// breach), and adviser accounts under credential stuffing. What they do is
+// declared in flows whose actor names their role; the scenario's advisers
+// plan says how many there are and what share of the load each role makes.
 
-// AdviserPlan is the scenario's adviser population and journeys.
+// AdviserPlan is the scenario's adviser population and the shares of the
+// load its roles make.
 type AdviserPlan struct {
 	// Count advisers share the population; each follows users/count
 	// beneficiaries.
@@ -45,7 +42,6 @@ type AdviserPlan struct {
 const (
 	defaultMaxFailures = 5
 	defaultAlertWithin = time.Minute
-	filesPerVisit      = 5
 )
 
 func (p *AdviserPlan) validate() []error {
@@ -73,38 +69,22 @@ func (p *AdviserPlan) validate() []error {
 	return errs
 }
 
-// staffRole is what an adviser account does in the run.
-type staffRole uint8
+// roles, in the order of their ready queues.
+var staffRoles = []string{ActorAdviser, ActorTakeover, ActorStuffing}
 
-const (
-	roleAdviser staffRole = iota
-	roleTakeover
-	roleStuffed
-)
-
-// staffer is the harness's view of one adviser account.
-type staffer struct {
-	role     staffRole
-	token    string
-	step     uint8 // 0 login, 1 second factor, 2 caseload, 3 files, 4 logout
-	files    int   // files read this visit, or the enumeration cursor
-	guesses  int   // credential stuffing: guesses made
-	failures int   // credential stuffing: failed logins answered as such
-	done     bool  // stuffing over: locked, taken over, or out of guesses
-	cycle    uint32
-}
-
-// staffEngine drives the advisers of one run.
+// staffEngine holds the advisers of one run: their state, their ready
+// queues by role, and what they did, for the auth and audit oracles.
 type staffEngine struct {
 	size   int // users in the population
 	plan   AdviserPlan
 	staff  *population.Advisers
-	actors []staffer
-	ready  [3]chan int32 // by role
+	actors []actor
+	role   []int // index in staffRoles, by adviser
+	ready  [3]queue
 
 	mu       sync.Mutex
 	accesses []fileAccess // files the harness was served, for the audit oracle
-	// per taken-over account: when it first asked for a file outside its caseload
+	// per adviser: when it first asked for a file outside its caseload
 	firstOutside map[int]time.Time
 	takeoverAt   map[int]int // stuffed account -> guesses that took it over
 	lockedAt     map[int]int // stuffed account -> failures before the lockout
@@ -118,22 +98,20 @@ type fileAccess struct {
 
 func newStaffEngine(plan AdviserPlan, pop *population.Population) *staffEngine {
 	staff := pop.Staff()
-	s := &staffEngine{size: pop.Size(), plan: plan, staff: staff, actors: make([]staffer, staff.Count()),
-		firstOutside: map[int]time.Time{}, takeoverAt: map[int]int{}, lockedAt: map[int]int{}}
-	for r := range s.ready {
-		s.ready[r] = make(chan int32, staff.Count())
-	}
 	n := staff.Count()
+	s := &staffEngine{size: pop.Size(), plan: plan, staff: staff, actors: make([]actor, n), role: make([]int, n),
+		firstOutside: map[int]time.Time{}, takeoverAt: map[int]int{}, lockedAt: map[int]int{}}
 	for a := range s.actors {
-		role := roleAdviser
+		s.actors[a].flow = -1
+		r := 0
 		switch {
 		case a >= n-plan.Stuffing:
-			role = roleStuffed
+			r = 2
 		case a >= n-plan.Stuffing-plan.Takeovers:
-			role = roleTakeover
+			r = 1
 		}
-		s.actors[a].role = role
-		s.ready[role] <- int32(a)
+		s.role[a] = r
+		s.ready[r].push(int32(a))
 	}
 	if s.plan.MaxFailures == 0 {
 		s.plan.MaxFailures = defaultMaxFailures
@@ -144,206 +122,57 @@ func newStaffEngine(plan AdviserPlan, pop *population.Population) *staffEngine {
 	return s
 }
 
-// pickStaff returns an adviser ready to act for the request numbered n, or false
-// when this request belongs to the beneficiaries.
-func (e *engine) pickStaff(n uint64) (int, bool) {
-	s := e.staff
-	if s == nil {
-		return 0, false
-	}
-	x := float64(mixHash(e.seed^n^0x57aff)>>11) / (1 << 53)
-	role := roleAdviser
+// pick returns an adviser ready to act for the request numbered n, or
+// false when this request belongs to the beneficiaries.
+func (s *staffEngine) pick(seed, n uint64) (int, bool) {
+	x := float64(mixHash(seed^n^0x57aff)>>11) / (1 << 53)
+	r := 0
 	switch {
 	case x < s.plan.StuffingShare:
-		role = roleStuffed
+		r = 2
 	case x < s.plan.StuffingShare+s.plan.TakeoverShare:
-		role = roleTakeover
+		r = 1
 	case x < s.plan.StuffingShare+s.plan.TakeoverShare+s.plan.Share:
 	default:
 		return 0, false
 	}
-	select {
-	case a := <-s.ready[role]:
-		return int(a), true
-	default:
-		return 0, false
+	a, ok := s.ready[r].pop()
+	return int(a), ok
+}
+
+// subject returns the beneficiary whose file adviser a reads next: the next
+// of its caseload for an adviser at work; for a taken-over account, the
+// next user of the population from an offset of its own, whoever follows
+// them.
+func (s *staffEngine) subject(a int) int {
+	reads := int(s.actors[a].reads)
+	if staffRoles[s.role[a]] == ActorTakeover {
+		return (a*100_003 + reads) % s.size
+	}
+	return s.staff.CaseloadAt(a, reads%s.staff.CaseloadSize(a))
+}
+
+// read records that adviser a was served status for subject's file.
+func (s *staffEngine) read(a, subject, status int) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if status == 200 {
+		s.accesses = append(s.accesses, fileAccess{adviser: a, subject: subject, at: now})
+	}
+	if s.staff.Of(subject) != a {
+		if _, seen := s.firstOutside[a]; !seen {
+			s.firstOutside[a] = now
+		}
 	}
 }
 
-// staffKind says what adviser a's next request does.
-func (s *staffEngine) kind(a int) kind {
+// guess returns what adviser a types as its password on its next guess:
+// a list of common passwords, the real one last.
+func (s *staffEngine) guess(a int) string {
 	st := &s.actors[a]
-	switch {
-	case st.role == roleStuffed:
-		return kindStuffing
-	case st.step == 0:
-		return kindAdviserLogin
-	case st.step == 1:
-		return kindAdviserMFA
-	case st.step == 2:
-		return kindCaseload
-	case st.step == 3 && st.role == roleTakeover:
-		return kindTakeoverFile
-	case st.step == 3:
-		return kindAdviserFile
+	if int(st.guesses) >= s.plan.StuffingAttempts-1 {
+		return s.staff.Password(a)
 	}
-	return kindAdviserLogout
-}
-
-// staffRequest fills t with adviser a's next request.
-func (e *engine) staffRequest(t *vegetaTarget, a int) {
-	s := e.staff
-	st := &s.actors[a]
-	t.Header = make(http.Header, 3)
-	t.Header[attrHeader] = []string{"a" + strconv.Itoa(a)}
-	if st.token != "" {
-		t.Header["Cookie"] = []string{e.cookie + "=" + st.token}
-	}
-	switch s.kind(a) {
-	case kindStuffing:
-		guess := "Spring2024!" + strconv.Itoa(st.guesses)
-		if st.guesses == s.plan.StuffingAttempts-1 {
-			guess = s.staff.Password(a) // the list finally holds the real one
-		}
-		e.post(t, "/adviser/login", url.Values{"login": {s.staff.Login(a)}, "password": {guess}})
-	case kindAdviserLogin:
-		e.post(t, "/adviser/login", url.Values{"login": {s.staff.Login(a)}, "password": {s.staff.Password(a)}})
-	case kindAdviserMFA:
-		e.post(t, "/adviser/mfa", url.Values{"code": {s.staff.MFACode(a)}})
-	case kindCaseload:
-		e.get(t, "/adviser/caseload")
-	case kindAdviserFile, kindTakeoverFile:
-		caf, number := e.pop.Beneficiary(s.fileFor(a))
-		e.get(t, "/adviser/files/"+caf+"/"+number)
-	default:
-		e.post(t, "/adviser/logout", nil)
-	}
-}
-
-// fileFor returns the beneficiary whose file adviser a asks for next: one of
-// its caseload for a normal adviser; for a taken-over account enumerating
-// files, the next user of the population from an offset of its own.
-func (s *staffEngine) fileFor(a int) int {
-	st := &s.actors[a]
-	if st.role == roleTakeover {
-		return (a*100_003 + st.files) % s.size
-	}
-	return s.staff.CaseloadAt(a, (int(st.cycle)*filesPerVisit+st.files)%s.staff.CaseloadSize(a))
-}
-
-// staffAdvance moves adviser a on after its response (nil when the request
-// failed).
-func (e *engine) staffAdvance(a int, k kind, resp *http.Response, token string, seq uint64, at time.Duration) {
-	s := e.staff
-	st := &s.actors[a]
-	subject := s.fileFor(a)
-	status := 0
-	if resp != nil {
-		status = resp.StatusCode
-	}
-	loc := ""
-	if resp != nil {
-		loc = resp.Header.Get("Location")
-	}
-	switch k {
-	case kindStuffing:
-		e.stuffingOutcome(a, status, loc, token, seq, at)
-		if !st.done {
-			s.ready[roleStuffed] <- int32(a)
-		}
-		return
-	case kindAdviserLogin:
-		if status == http.StatusSeeOther && token != "" {
-			st.token = token
-			st.step = 2
-			if loc == "/adviser/mfa" {
-				st.step = 1
-			}
-		} else {
-			st.token, st.step = "", 0
-		}
-	case kindAdviserMFA:
-		if status == http.StatusSeeOther {
-			st.step = 2
-		} else {
-			st.token, st.step = "", 0
-		}
-	case kindCaseload:
-		st.step = 3
-		if status != http.StatusOK {
-			st.token, st.step = "", 0
-		}
-	case kindAdviserFile, kindTakeoverFile:
-		if status == http.StatusOK {
-			s.mu.Lock()
-			s.accesses = append(s.accesses, fileAccess{adviser: a, subject: subject, at: time.Now()})
-			s.mu.Unlock()
-		}
-		if k == kindTakeoverFile && s.staff.Of(subject) != a {
-			s.mu.Lock()
-			if _, seen := s.firstOutside[a]; !seen {
-				s.firstOutside[a] = time.Now()
-			}
-			s.mu.Unlock()
-		}
-		st.files++
-		if status == http.StatusUnauthorized || resp == nil {
-			st.token, st.step = "", 0
-		} else if k == kindAdviserFile && st.files >= filesPerVisit {
-			st.step = 4
-		}
-	default: // logout
-		st.token, st.step, st.files = "", 0, 0
-		st.cycle++
-	}
-	e.readyStaff(a)
-}
-
-func (e *engine) readyStaff(a int) {
-	s := e.staff
-	role := s.actors[a].role
-	if e.think <= 0 {
-		s.ready[role] <- int32(a)
-		return
-	}
-	h := mixHash(e.seed ^ uint64(a)<<20 ^ uint64(s.actors[a].files)<<4 ^ 0xadf)
-	d := e.think/2 + time.Duration(h%uint64(e.think))
-	time.AfterFunc(d, func() { s.ready[role] <- int32(a) })
-}
-
-// stuffingOutcome judges one guess of the credential stuffing against
-// adviser a: the auth oracle.
-func (e *engine) stuffingOutcome(a, status int, loc, token string, seq uint64, at time.Duration) {
-	s := e.staff
-	st := &s.actors[a]
-	st.guesses++
-	login := s.staff.Login(a)
-	auth := func(detail string) {
-		e.rec.Add(evidence.Violation{Oracle: OracleAuth, Seq: seq, AtS: at.Seconds(), Viewer: evidence.Anonymous, Owner: evidence.Anonymous,
-			Field: "adviser", Value: login, Where: "POST /adviser/login", Request: "POST /adviser/login", Status: status,
-			Faults: e.faults(), Seed: e.seed, Detail: detail})
-	}
-	switch {
-	case status == http.StatusLocked:
-		s.mu.Lock()
-		s.lockedAt[a] = st.failures
-		s.mu.Unlock()
-		st.done = true
-	case status == http.StatusUnauthorized:
-		st.failures++
-		if st.failures == s.plan.MaxFailures+1 {
-			auth(fmt.Sprintf("adviser %s: %d failed logins and still no lockout", login, st.failures))
-		}
-	case status == http.StatusSeeOther && token != "" && loc != "/adviser/mfa":
-		s.mu.Lock()
-		s.takeoverAt[a] = st.guesses
-		s.mu.Unlock()
-		auth(fmt.Sprintf("adviser %s taken over: a guessed password was accepted after %d attempts, with no second factor", login, st.guesses))
-		st.done = true
-	case status == http.StatusSeeOther:
-		st.done = true // the password was guessed, but the second factor stops the attacker
-	}
-	if st.guesses >= s.plan.StuffingAttempts {
-		st.done = true
-	}
+	return "Spring2024!" + itoa(int(st.guesses))
 }

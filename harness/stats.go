@@ -12,8 +12,8 @@ import (
 type stats struct {
 	mu       sync.Mutex
 	all      *hdrhistogram.Histogram
-	perKind  [maxKinds]*hdrhistogram.Histogram // created on first use
-	errs     [maxKinds]uint64
+	perKind  []*hdrhistogram.Histogram // by kind, created on first use
+	errs     []uint64
 	timeline []second
 }
 
@@ -31,6 +31,11 @@ const (
 
 func newStats() *stats {
 	return &stats{all: hdrhistogram.New(histMin, histMax, 3)}
+}
+
+// kinds sizes the per-kind statistics for n kinds of request.
+func (s *stats) kinds(n int) {
+	s.perKind, s.errs = make([]*hdrhistogram.Histogram, n), make([]uint64, n)
 }
 
 func (s *stats) observe(k kind, at, lat time.Duration, failed bool) {
@@ -83,7 +88,7 @@ func latencyOf(h *hdrhistogram.Histogram) Latency {
 		P99: ms(h.ValueAtQuantile(99)), Max: ms(h.Max())}
 }
 
-func (s *stats) summary() (all Latency, errors uint64, steps []StepStats, timeline []second) {
+func (s *stats) summary(names []string) (all Latency, errors uint64, steps []StepStats, timeline []second) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, h := range s.perKind {
@@ -91,7 +96,7 @@ func (s *stats) summary() (all Latency, errors uint64, steps []StepStats, timeli
 		if h == nil || h.TotalCount() == 0 {
 			continue
 		}
-		steps = append(steps, StepStats{Step: kind(k).String(), Requests: h.TotalCount(), Errors: s.errs[k], LatencyMS: latencyOf(h)})
+		steps = append(steps, StepStats{Step: names[k], Requests: h.TotalCount(), Errors: s.errs[k], LatencyMS: latencyOf(h)})
 	}
 	return latencyOf(s.all), errors, steps, append([]second(nil), s.timeline...)
 }

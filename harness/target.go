@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/crosstalk-dev/crosstalk/harness/population"
@@ -17,16 +16,9 @@ type Target interface {
 	// Start brings the system up with pop seeded in it and returns the base
 	// URL (scheme://host:port) that the load goes to.
 	Start(ctx context.Context, pop *population.Population) (baseURL string, err error)
-	// StoredIBAN reads back user i's bank details as the target stores them,
-	// for the writes oracle; an error wrapping ErrNoReadBack means the
-	// target cannot, and the oracle is skipped with a note.
-	StoredIBAN(ctx context.Context, user int) (string, error)
 	// Stop tears the system down; it is called once, even after a failed Start.
 	Stop(ctx context.Context) error
 }
-
-// ErrNoReadBack is wrapped by targets that cannot read accounts back.
-var ErrNoReadBack = errors.New("this target cannot read accounts back")
 
 // EdgeReloader is a target whose edge cache rules can be reloaded at run
 // time. ReloadEdge returns once responses are proven to be served with the

@@ -97,3 +97,9 @@ func (a *Advisers) CaseloadSize(adv int) int {
 func (a *Advisers) CaseloadAt(adv, k int) int {
 	return int(a.assign.dec(uint64(adv + k*a.n)))
 }
+
+// TOTPSecret returns adviser adv's time-based one-time password secret
+// (RFC 6238), in base32 as authenticator apps take it.
+func (a *Advisers) TOTPSecret(adv int) string {
+	return totpSecret(a.pop.seed ^ 0x746f7470 ^ uint64(adv)<<20 | 1)
+}

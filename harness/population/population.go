@@ -13,6 +13,7 @@
 package population
 
 import (
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"strconv"
@@ -263,4 +264,22 @@ func ParseSeed(s string) (uint64, error) {
 		return 0, fmt.Errorf("seed %q: want a non-negative integer", s)
 	}
 	return v, nil
+}
+
+// TOTPSecret returns user i's time-based one-time password secret (RFC
+// 6238), in base32 as authenticator apps take it: 160 bits derived from
+// the seed like the user's other data.
+func (p *Population) TOTPSecret(i int) string {
+	return totpSecret(p.seed ^ uint64(i)<<24 ^ 0x746f7470)
+}
+
+func totpSecret(k uint64) string {
+	var b [20]byte
+	for j := 0; j < len(b); j += 8 {
+		k = mix64(k + 0x9e3779b97f4a7c15)
+		for n := 0; n < 8 && j+n < len(b); n++ {
+			b[j+n] = byte(k >> (8 * n))
+		}
+	}
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/crosstalk-dev/crosstalk/harness"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
+	"github.com/crosstalk-dev/crosstalk/targets/reference"
 )
 
 // Defaults, reused as flag defaults.
@@ -41,7 +42,7 @@ type Stack struct {
 	replicas int
 	defects  portal.DefectSet
 
-	accounts *portal.MemAccounts
+	accounts *accounts
 	advisers *portal.MemAdvisers
 	audit    *portal.AuditLog
 	sessions portal.ClosableSessionStore
@@ -60,14 +61,15 @@ type Stack struct {
 }
 
 var (
-	_ harness.Target       = (*Stack)(nil)
-	_ harness.EdgeReloader = (*Stack)(nil)
-	_ harness.EdgePurger   = (*Stack)(nil)
-	_ harness.StoreLink    = (*Stack)(nil)
-	_ harness.Deployer     = (*Stack)(nil)
-	_ harness.Auditor      = (*Stack)(nil)
-	_ harness.Services     = (*Stack)(nil)
-	_ harness.StoreFlusher = (*Stack)(nil)
+	_ harness.Target        = (*Stack)(nil)
+	_ harness.AccountReader = (*Stack)(nil)
+	_ harness.EdgeReloader  = (*Stack)(nil)
+	_ harness.EdgePurger    = (*Stack)(nil)
+	_ harness.StoreLink     = (*Stack)(nil)
+	_ harness.Deployer      = (*Stack)(nil)
+	_ harness.Auditor       = (*Stack)(nil)
+	_ harness.Services      = (*Stack)(nil)
+	_ harness.StoreFlusher  = (*Stack)(nil)
 )
 
 type replicaServer struct {
@@ -114,8 +116,8 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 	if err != nil {
 		return "", fmt.Errorf("edge cannot listen on %s: %w", s.listen, err)
 	}
-	s.accounts = Seed(pop)
-	if s.advisers, err = SeedAdvisers(pop); err != nil {
+	s.accounts = newAccounts(pop)
+	if s.advisers, err = portal.NewMemAdvisers(reference.AdvisersOf(pop)); err != nil {
 		edgeLn.Close()
 		return "", err
 	}
@@ -162,64 +164,7 @@ func (s *Stack) serve(ln net.Listener, h http.Handler) *http.Server {
 	return srv
 }
 
-// Seed returns an account store holding pop: legacy and migrated accounts
-// with their own password (generation 1), pending ones with the temporary
-// password (generation 0).
-func Seed(pop *population.Population) *portal.MemAccounts {
-	m := portal.NewMemAccounts(pop.Size())
-	for i := 0; i < pop.Size(); i++ {
-		if err := m.Add(AccountOf(pop, i)); err != nil {
-			panic(err) // ids are added in order by construction
-		}
-	}
-	return m
-}
-
-// SeedAdvisers returns an adviser store holding pop's advisers (none if the
-// population has no staff).
-func SeedAdvisers(pop *population.Population) (*portal.MemAdvisers, error) {
-	return portal.NewMemAdvisers(AdvisersOf(pop))
-}
-
-// AdvisersOf returns pop's advisers as the portal stores them, ID a at
-// position a (none if the population has no staff).
-func AdvisersOf(pop *population.Population) []portal.Adviser {
-	staff := pop.Staff()
-	var list []portal.Adviser
-	for a := 0; staff != nil && a < staff.Count(); a++ {
-		first, last := staff.Name(a)
-		salt := "adv" + strconv.Itoa(a)
-		list = append(list, portal.Adviser{ID: a, Login: staff.Login(a), First: first, Last: last, Salt: salt,
-			PassHash: portal.HashPassword(salt, staff.Password(a)), MFA: staff.MFACode(a)})
-	}
-	return list
-}
-
-// AccountOf returns user i of pop as the portal stores it.
-func AccountOf(pop *population.Population, i int) portal.Account {
-	u := pop.User(i)
-	state, gen := portal.StateLegacy, 1
-	switch u.State {
-	case population.MigrationPending:
-		state, gen = portal.StatePending, 0
-	case population.Migrated:
-		state = portal.StateMigrated
-	}
-	salt := strconv.FormatUint(pop.Seed()^uint64(i)*0x9e3779b97f4a7c15, 36)
-	adviser := -1
-	if staff := pop.Staff(); staff != nil {
-		adviser = staff.Of(i)
-	}
-	return portal.Account{
-		Adviser: adviser,
-		ID:      i, NIR: u.NIR, CAF: u.CAF, Number: u.Number, First: u.First, Last: u.Last,
-		Email: u.Email, Phone: u.Phone, Street: u.Street, PostalCode: u.PostalCode, City: u.City,
-		Salary: u.Salary, Family: u.Family, IBAN: u.IBAN, State: state,
-		Salt: salt, PassHash: portal.HashPassword(salt, pop.Password(i, gen)),
-	}
-}
-
-// StoredIBAN implements harness.Target.
+// StoredIBAN implements harness.AccountReader.
 func (s *Stack) StoredIBAN(ctx context.Context, user int) (string, error) {
 	a, err := s.accounts.Get(ctx, user)
 	return a.IBAN, err
@@ -382,20 +327,7 @@ func (s *Stack) Deploy(ctx context.Context, release string, pause time.Duration)
 // Audit implements harness.Auditor: the reference portal's audit log is
 // shared by its replicas and read here directly.
 func (s *Stack) Audit(context.Context) (harness.AuditTrail, error) {
-	return AuditTrailOf(s.audit.Snapshot()), nil
-}
-
-// AuditTrailOf returns the reference portal's audit entries and alerts as
-// the harness reads them.
-func AuditTrailOf(entries []portal.AuditEntry, alerts []portal.AuditAlert) harness.AuditTrail {
-	var t harness.AuditTrail
-	for _, e := range entries {
-		t.Entries = append(t.Entries, harness.AuditEntry{At: e.At, Reader: e.Reader, Subject: e.Subject, Granted: e.Granted})
-	}
-	for _, a := range alerts {
-		t.Alerts = append(t.Alerts, harness.AuditAlert{At: a.At, Reader: a.Reader, Reason: a.Reason})
-	}
-	return t
+	return reference.AuditTrailOf(s.audit.Snapshot()), nil
 }
 
 // Stop implements harness.Target.

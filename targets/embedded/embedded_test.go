@@ -11,6 +11,7 @@ import (
 	"github.com/crosstalk-dev/crosstalk/harness"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
+	"github.com/crosstalk-dev/crosstalk/targets/reference"
 )
 
 func TestStackLifecycle(t *testing.T) {
@@ -65,7 +66,7 @@ func TestAccountOfSeedsEachState(t *testing.T) {
 	pop, err := population.New(3, 300, population.DefaultMix)
 	require.NoError(t, err)
 	for i := 0; i < 300; i++ {
-		a := AccountOf(pop, i)
+		a := reference.AccountOf(pop, i)
 		switch pop.State(i) {
 		case population.MigrationPending:
 			assert.Equal(t, portal.StatePending, a.State)

@@ -2,11 +2,12 @@ package portal
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/pquerna/otp/totp"
 )
 
 // Adviser is a conseiller: an agent who reads the files of the
@@ -18,7 +19,9 @@ type Adviser struct {
 	Last     string
 	Salt     string
 	PassHash string
-	MFA      string // the code its authenticator shows
+	// TOTPSecret is the adviser's second factor: its authenticator app
+	// shows the time-based one-time password (RFC 6238) of this secret.
+	TOTPSecret string
 }
 
 // AdviserStore holds advisers and their failed-login counters.
@@ -139,7 +142,7 @@ func (r *Replica) adviserMFA(w http.ResponseWriter, req *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	adv := r.adviserByID(req.Context(), s.Adviser)
-	if adv == nil || subtle.ConstantTimeCompare([]byte(req.PostFormValue("code")), []byte(adv.MFA)) != 1 {
+	if adv == nil || !totp.Validate(req.PostFormValue("code"), adv.TOTPSecret) {
 		r.denied(w)
 		return
 	}

@@ -132,7 +132,7 @@ func SeedPG(ctx context.Context, dsn string, n int, account func(int) Account, a
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, `DROP TABLE IF EXISTS accounts, advisers, audit, audit_alerts;
 CREATE TABLE advisers (id int PRIMARY KEY, login text NOT NULL UNIQUE, first text, last text,
-  salt text NOT NULL, pass_hash text NOT NULL, mfa text NOT NULL, failures int NOT NULL DEFAULT 0);
+  salt text NOT NULL, pass_hash text NOT NULL, totp_secret text NOT NULL, failures int NOT NULL DEFAULT 0);
 CREATE TABLE audit (at timestamptz NOT NULL, reader text NOT NULL, subject int NOT NULL, granted bool NOT NULL,
   outside bool NOT NULL, replica text NOT NULL, src text NOT NULL);
 CREATE INDEX audit_reader ON audit (reader, at) WHERE outside;
@@ -157,10 +157,10 @@ CREATE TABLE accounts (id int PRIMARY KEY, nir text NOT NULL, caf text NOT NULL,
 		return fmt.Errorf("loading the accounts: %w", err)
 	}
 	if len(advisers) > 0 {
-		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"advisers"}, []string{"id", "login", "first", "last", "salt", "pass_hash", "mfa"},
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"advisers"}, []string{"id", "login", "first", "last", "salt", "pass_hash", "totp_secret"},
 			pgx.CopyFromSlice(len(advisers), func(i int) ([]any, error) {
 				a := advisers[i]
-				return []any{a.ID, a.Login, a.First, a.Last, a.Salt, a.PassHash, a.MFA}, nil
+				return []any{a.ID, a.Login, a.First, a.Last, a.Salt, a.PassHash, a.TOTPSecret}, nil
 			})); err != nil {
 			return fmt.Errorf("loading the advisers: %w", err)
 		}
@@ -184,14 +184,14 @@ func (p *PGAccounts) Audit() AuditSink { return pgAudit{p} }
 // counter is one row per adviser, shared by every replica.
 type pgAdvisers struct{ p *PGAccounts }
 
-const pgAdviserColumns = "id, login, first, last, salt, pass_hash, mfa"
+const pgAdviserColumns = "id, login, first, last, salt, pass_hash, totp_secret"
 
 func (s pgAdvisers) one(ctx context.Context, where string, arg any) (Adviser, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.p.timeout)
 	defer cancel()
 	var a Adviser
 	err := s.p.pool.QueryRow(ctx, "SELECT "+pgAdviserColumns+" FROM advisers WHERE "+where, arg).
-		Scan(&a.ID, &a.Login, &a.First, &a.Last, &a.Salt, &a.PassHash, &a.MFA)
+		Scan(&a.ID, &a.Login, &a.First, &a.Last, &a.Salt, &a.PassHash, &a.TOTPSecret)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Adviser{}, ErrNotFound
 	}

@@ -204,7 +204,7 @@ func TestUnauditableAccessIsRefused(t *testing.T) {
 		accounts := NewMemAccounts(1)
 		require.NoError(t, accounts.Add(Account{ID: 0, NIR: "185057512345600", CAF: "75", Number: "1000000", Adviser: 0,
 			IBAN: "FR7630004000031234567890143", State: StateLegacy}))
-		advisers, err := NewMemAdvisers([]Adviser{{ID: 0, Login: "CNS1", Salt: "s", PassHash: HashPassword("s", "pw"), MFA: "123456"}})
+		advisers, err := NewMemAdvisers([]Adviser{{ID: 0, Login: "CNS1", Salt: "s", PassHash: HashPassword("s", "pw"), TOTPSecret: "JBSWY3DPEHPK3PXP"}})
 		require.NoError(t, err)
 		sessions := NewMemSessions()
 		require.NoError(t, sessions.Put(t.Context(), "tok", encodeSession(V1, Session{IsAdviser: true, Adviser: 0})))

@@ -180,7 +180,9 @@ func (r *Replica) session(w http.ResponseWriter, req *http.Request, api, allowMu
 			r.anonymous(w, req, api) // an unreadable session, or an adviser's, is no beneficiary session
 			return "", Session{}, Account{}, false
 		}
-		r.remember(s)
+		if !s.MustChange {
+			r.remember(s) // a session that reaches pages, as cachetur's shared one did
+		}
 	}
 	if s.MustChange && !allowMustChange {
 		w.Header().Set("Cache-Control", "no-store")

@@ -42,10 +42,6 @@ func (t *Target) Name() string { return "url" }
 // Start implements harness.Target: the stack is already up.
 func (t *Target) Start(context.Context, *population.Population) (string, error) { return t.base, nil }
 
-// StoredIBAN implements harness.Target; it always fails with
-// harness.ErrNoReadBack: a stack reached by URL only has no driver.
-func (t *Target) StoredIBAN(context.Context, int) (string, error) { return "", harness.ErrNoReadBack }
-
 // Stop implements harness.Target: crosstalk did not start the stack and
 // leaves it running.
 func (t *Target) Stop(context.Context) error { return nil }

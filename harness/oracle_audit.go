@@ -8,10 +8,21 @@ import (
 	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 )
 
-// auditStaff is the audit oracle: every file the harness was served must be
-// in the target's audit log under the adviser who read it, and every mass
-// read by a taken-over account must have raised an alert within the plan's
-// deadline. It also fills the adviser report.
+// auditOracle: every access the harness made is in the target's audit log
+// under the adviser who made it, and every mass read by a taken-over
+// account raised an alert within the plan's deadline. It also fills the
+// adviser report of the record (breadth, auth and audit figures).
+type auditOracle struct{}
+
+func (auditOracle) judge(ctx context.Context, j *judgement) error {
+	if j.e.staff == nil {
+		return nil
+	}
+	rep, err := auditStaff(ctx, j.e, j.t)
+	j.rec.Advisers = rep
+	return err
+}
+
 func auditStaff(ctx context.Context, e *engine, t Target) (*AdviserReport, error) {
 	s := e.staff
 	s.mu.Lock()
@@ -47,7 +58,7 @@ func auditStaff(ctx context.Context, e *engine, t Target) (*AdviserReport, error
 	}
 	violation := func(v evidence.Violation) {
 		v.Oracle, v.Viewer, v.Seed, v.Request = OracleAudit, evidence.Anonymous, e.seed, "audit"
-		v.AtS = time.Since(e.start).Seconds()
+		v.AtS = e.loadEnd.Sub(e.start).Seconds()
 		if v.Faults == nil {
 			v.Faults = []string{}
 		}
