@@ -36,6 +36,18 @@ func JSON(w io.Writer, r *harness.Record) error {
 	return enc.Encode(r)
 }
 
+// Paths returns the files WriteAll writes in dir, and its evidence
+// folder, as a run prints them.
+func Paths(dir string) []string {
+	var out []string
+	for _, f := range Files {
+		if f.Name != "summary.txt" {
+			out = append(out, filepath.Join(dir, f.Name))
+		}
+	}
+	return append(out, filepath.Join(dir, "evidence")+string(filepath.Separator))
+}
+
 // WriteAll writes every report and the evidence files into dir.
 func WriteAll(dir string, r *harness.Record) error {
 	if err := os.MkdirAll(filepath.Join(dir, "evidence"), 0o755); err != nil {

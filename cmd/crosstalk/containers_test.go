@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/crosstalk-dev/crosstalk/internal/docker"
 	"github.com/crosstalk-dev/crosstalk/internal/dockertest"
-	"github.com/crosstalk-dev/crosstalk/targets/containers"
 )
 
 // faultNames returns the fault descriptions of a report's timeline.
@@ -118,7 +118,7 @@ func TestContainersInterruptedCleansUp(t *testing.T) {
 	assert.Equal(t, true, r["interrupted"])
 	assert.Greater(t, r["requests"], 0.0)
 
-	f := make(client.Filters).Add("label", containers.Label)
+	f := make(client.Filters).Add("label", docker.Label)
 	cs, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: f})
 	require.NoError(t, err)
 	assert.Empty(t, cs.Items, "the interrupted run removed its containers")

@@ -14,9 +14,9 @@ import (
 	"github.com/crosstalk-dev/crosstalk/harness"
 	"github.com/crosstalk-dev/crosstalk/reports"
 	"github.com/crosstalk-dev/crosstalk/scenarios"
-	"github.com/crosstalk-dev/crosstalk/targets/containers"
 	"github.com/crosstalk-dev/crosstalk/targets/embedded"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
+	"github.com/crosstalk-dev/crosstalk/targets/reference"
 )
 
 type matrixFlags struct {
@@ -51,7 +51,7 @@ positive, 2 bad input, 3 a cell could not run.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runMatrix(cmd, f, stdout, stderr) },
 	}
 	fl := c.Flags()
-	fl.StringVar(&f.target, "target", "embedded", "system under test: embedded, or containers (a stack per cell; see make images)")
+	fl.StringVar(&f.target, "target", "embedded", "system under test, a stack per cell: "+targetNames(true, true))
 	fl.StringVarP(&f.out, "out", "o", "crosstalk-out/matrix", "directory for matrix.json and each cell's run")
 	fl.DurationVar(&f.duration, "duration", 0, "length of each cell's run (default: the matrix scenario's; 12s on containers)")
 	fl.IntVar(&f.parallel, "parallel", 0, "cells run at once (default: 2 embedded, 1 containers)")
@@ -62,27 +62,18 @@ positive, 2 bad input, 3 a cell could not run.`,
 }
 
 func runMatrix(cmd *cobra.Command, f matrixFlags, stdout, stderr io.Writer) error {
-	var newStack func(portal.DefectSet) harness.Target
-	switch f.target {
-	case "embedded":
-		newStack = func(set portal.DefectSet) harness.Target { return embedded.New(embedded.WithDefects(set)) }
-		if f.parallel == 0 {
-			f.parallel = 2
-		}
-	case "containers":
-		// One stack at a time by default: two container stacks under load
-		// on two cores fail each other's cells.
-		newStack = func(set portal.DefectSet) harness.Target { return containers.New(containers.WithDefects(set)) }
-		if f.parallel == 0 {
-			f.parallel = 1
-		}
-		if f.duration == 0 {
-			// A rolling deploy replaces three containers, and a hot
-			// replica needs seconds of load: 6 s cells end before either.
-			f.duration = 12 * time.Second
-		}
-	default:
-		return harness.BadInput("--target %q: unknown target (available: embedded, containers)", f.target)
+	k, err := lookupTarget(f.target, true)
+	if err != nil {
+		return err
+	}
+	if f.parallel == 0 {
+		f.parallel = k.matrixParallel
+	}
+	if f.duration == 0 {
+		f.duration = k.matrixDuration
+	}
+	newStack := func(set portal.DefectSet) (harness.Target, error) {
+		return k.build(targetSpec{defects: set, replicas: embedded.DefaultReplicas, progress: func(string) {}})
 	}
 	if f.parallel < 1 || f.parallel > 16 {
 		return harness.BadInput("--parallel %d: want between 1 and 16", f.parallel)
@@ -94,6 +85,7 @@ func runMatrix(cmd *cobra.Command, f matrixFlags, stdout, stderr io.Writer) erro
 	if f.duration > 0 {
 		base.Duration = f.duration
 	}
+	reference.Complete(base)
 	rows := []harness.MatrixRow{{Defect: harness.NoDefect}}
 	for _, d := range matrixDefects() {
 		if len(f.defects) == 0 || slices.Contains(f.defects, d.Name) {
@@ -105,7 +97,11 @@ func runMatrix(cmd *cobra.Command, f matrixFlags, stdout, stderr io.Writer) erro
 			return harness.BadInput("--defect: %v", err)
 		}
 	}
-	cols, err := matrixColumns(f.faults, newStack(portal.DefectSet{}))
+	probe, err := newStack(portal.DefectSet{})
+	if err != nil {
+		return err
+	}
+	cols, err := matrixColumns(f.faults, probe)
 	if err != nil {
 		return err
 	}
@@ -120,7 +116,10 @@ func runMatrix(cmd *cobra.Command, f matrixFlags, stdout, stderr io.Writer) erro
 				names = []string{defect}
 			}
 			set, err := portal.NewDefectSet(names...)
-			return newStack(set), err
+			if err != nil {
+				return nil, err
+			}
+			return newStack(set)
 		},
 		Progress: func(done, total int, c harness.MatrixCell) {
 			state := "clean"

@@ -15,11 +15,9 @@ import (
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 	"github.com/crosstalk-dev/crosstalk/reports"
 	"github.com/crosstalk-dev/crosstalk/scenarios"
-	composetarget "github.com/crosstalk-dev/crosstalk/targets/compose"
-	"github.com/crosstalk-dev/crosstalk/targets/containers"
 	"github.com/crosstalk-dev/crosstalk/targets/embedded"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
-	urltarget "github.com/crosstalk-dev/crosstalk/targets/url"
+	"github.com/crosstalk-dev/crosstalk/targets/reference"
 )
 
 type runFlags struct {
@@ -69,7 +67,7 @@ the faults and writes the report of what ran.`,
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&f.target, "target", "embedded", "system under test: embedded (the reference stack in-process), containers (the reference stack in Docker, see make images), compose (your stack from --compose-file) or url (a running stack at --base-url)")
+	fl.StringVar(&f.target, "target", "embedded", "system under test: "+targetNames(false, true))
 	fl.StringVar(&f.composeFile, "compose-file", "", "compose target: the Docker Compose file of the stack to start")
 	fl.StringVar(&f.entry, "entry", "", "compose target: SERVICE:PORT the load goes to, a container port the file publishes on 127.0.0.1")
 	fl.StringArrayVar(&f.images, "image", nil, "containers target: use another image, NAME=REF, NAME one of crosstalk, redis, postgres, nginx (repeatable)")
@@ -102,6 +100,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	if err := applyOverrides(sc, f); err != nil {
 		return err
 	}
+	reference.Complete(sc) // a scenario with no flows follows the reference portal's journeys
 	defects, err := chooseDefects(sc.Defects, f)
 	if err != nil {
 		return err
@@ -117,7 +116,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	default:
 		return harness.BadInput(`--faults %q: the only value is "none"`, f.faults)
 	}
-	target, notes, err := newTarget(sc, f, set, stderr)
+	target, notes, err := newTarget(sc, f, cmd.Flags().Changed, set, stderr)
 	if err != nil {
 		return err
 	}
@@ -128,7 +127,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	opts := harness.Options{Out: out, Defects: set.Names(), AllowHosts: f.allowHosts,
 		Status: func(m string) { fmt.Fprintln(stderr, "crosstalk: "+m) },
 		Wire:   harness.WireSpec{CAFile: f.caFile, Insecure: f.insecure, HTTP: f.http}}
-	if f.target == "url" || f.target == "compose" {
+	if k, _ := lookupTarget(f.target, false); !k.reference {
 		opts.Defects = nil
 	}
 	opts.Replay = replayLine(path, sc, f, opts.Defects)
@@ -154,9 +153,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	if err := reports.Summary(stdout, rec); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "reports     %s\n", strings.Join([]string{
-		filepath.Join(out, "report.json"), filepath.Join(out, "junit.xml"),
-		filepath.Join(out, "report.html"), filepath.Join(out, "evidence") + string(filepath.Separator)}, " "))
+	fmt.Fprintf(stdout, "reports     %s\n", strings.Join(reports.Paths(out), " "))
 	if runErr != nil {
 		return runErr
 	}
@@ -164,68 +161,6 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 		return errGateFailed
 	}
 	return nil
-}
-
-// newTarget builds the target the flags name, with notes on what of the
-// scenario does not apply to it.
-func newTarget(sc *harness.Scenario, f runFlags, set portal.DefectSet, stderr io.Writer) (harness.Target, []string, error) {
-	if f.target != "containers" && len(f.images) > 0 {
-		return nil, nil, harness.BadInput("--image goes with --target containers")
-	}
-	if f.target != "compose" && (f.composeFile != "" || f.entry != "") {
-		return nil, nil, harness.BadInput("--compose-file and --entry go with --target compose")
-	}
-	replicas := sc.Target.Replicas
-	if f.replicas > 0 {
-		replicas = f.replicas
-	}
-	if replicas == 0 {
-		replicas = embedded.DefaultReplicas
-	}
-	switch f.target {
-	case "embedded":
-		if f.baseURL != "" {
-			return nil, nil, harness.BadInput("--base-url goes with --target url")
-		}
-		return embedded.New(embedded.WithListen(f.listen), embedded.WithReplicas(replicas), embedded.WithDefects(set)), nil, nil
-	case "containers":
-		if f.baseURL != "" {
-			return nil, nil, harness.BadInput("--base-url goes with --target url")
-		}
-		im, err := imagesFrom(f.images)
-		if err != nil {
-			return nil, nil, err
-		}
-		return containers.New(containers.WithReplicas(replicas), containers.WithDefects(set), containers.WithImages(im),
-			containers.WithProgress(stackProgress(f.quiet, stderr))), nil, nil
-	case "compose":
-		if f.composeFile == "" {
-			return nil, nil, harness.BadInput("--target compose needs --compose-file FILE and --entry SERVICE:PORT")
-		}
-		if len(f.defect) > 0 || (f.defects != "" && f.defects != "none") {
-			return nil, nil, harness.BadInput("--defect and --defects switch the reference portal's defects; a compose stack is your own")
-		}
-		t, err := composetarget.New(f.composeFile, f.entry, stackProgress(f.quiet, stderr))
-		var notes []string
-		if len(sc.Defects) > 0 {
-			notes = append(notes, "the scenario's reference-portal defects do not apply to target compose")
-		}
-		return t, notes, err
-	case "url":
-		if f.baseURL == "" {
-			return nil, nil, harness.BadInput("--target url needs --base-url http://host:port")
-		}
-		if len(f.defect) > 0 || (f.defects != "" && f.defects != "none") {
-			return nil, nil, harness.BadInput("--defect and --defects switch the reference portal's defects; a stack at --base-url is not the reference portal")
-		}
-		t, err := urltarget.New(f.baseURL, f.allowHosts)
-		var notes []string
-		if len(sc.Defects) > 0 {
-			notes = append(notes, "the scenario's reference-portal defects do not apply to target url")
-		}
-		return t, notes, err
-	}
-	return nil, nil, harness.BadInput("--target %q: unknown target (available: embedded, containers, compose, url)", f.target)
 }
 
 func applyOverrides(sc *harness.Scenario, f runFlags) error {

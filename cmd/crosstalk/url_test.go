@@ -52,7 +52,7 @@ func TestURLTargetRunsAgainstARunningStack(t *testing.T) {
 	r := report(t, dir)
 	assert.Equal(t, "url", r["target"])
 	assert.Greater(t, r["logins"].(map[string]any)["succeeded"], 0.0, "the seeded users logged in")
-	assert.Contains(t, r["notes"], "writes oracle skipped: target url cannot read accounts back")
+	assert.Contains(t, r["notes"], "writes oracle skipped: target url cannot read accounts back; declare portal.read_back to read them over HTTP")
 	assert.Contains(t, out, "note        writes oracle skipped")
 }
 
