@@ -27,20 +27,25 @@ import (
 type engine struct {
 	engineConfig
 
-	scanner  *canary.Scanner
-	bounds   *canary.Bounds
-	decoder  *content.Decoder
-	kinds    []string // the name of each kind of request, by kind
-	oracles  []responseOracle
-	users    *beneficiaries
-	staff    *staffEngine // nil when the scenario has no advisers
-	ready    queue        // beneficiaries mid-journey, ready for their next step
-	idle     queue        // beneficiaries between journeys
-	fresh    atomic.Int64 // the next beneficiary never seen, from the shard's first
-	probes   []probe
-	byActor  map[string][]int // flow indexes by actor
-	hostName map[string]string
-	tokens   tokenTable
+	scanner *canary.Scanner
+	bounds  *canary.Bounds
+	decoder *content.Decoder
+	kinds   []string // the name of each kind of request, by kind
+	// by kind: whether its responses are authenticated, its coverage
+	// floor and its coverage counts
+	afterLogin []bool
+	expectOwn  []float64
+	cov        []coverage
+	oracles    []responseOracle
+	users      *beneficiaries
+	staff      *staffEngine // nil when the scenario has no advisers
+	ready      queue        // beneficiaries mid-journey, ready for their next step
+	idle       queue        // beneficiaries between journeys
+	fresh      atomic.Int64 // the next beneficiary never seen, from the shard's first
+	probes     []probe
+	byActor    map[string][]int // flow indexes by actor
+	hostName   map[string]string
+	tokens     tokenTable
 
 	rec   *evidence.Recorder
 	stats *stats
@@ -120,13 +125,17 @@ func newEngine(c engineConfig) *engine {
 		stats:        newStats(),
 		start:        time.Now(),
 	}
-	e.kinds = []string{kindProbe: "anonymous-probe"}
+	e.kinds, e.afterLogin, e.expectOwn = []string{kindProbe: "anonymous-probe"}, []bool{false}, []float64{0}
 	for fi, f := range c.flows {
 		e.byActor[f.actor] = append(e.byActor[f.actor], fi)
 		for si := range f.steps {
-			e.kinds = append(e.kinds, f.name+"/"+f.steps[si].Name)
+			s := &f.steps[si]
+			e.kinds = append(e.kinds, f.name+"/"+s.Name)
+			e.afterLogin = append(e.afterLogin, s.afterLogin)
+			e.expectOwn = append(e.expectOwn, s.expectOwn)
 		}
 	}
+	e.cov = make([]coverage, len(e.kinds))
 	e.stats.kinds(len(e.kinds))
 	e.fresh.Store(int64(c.shard[0]))
 	e.hostName[hostOf(c.base)] = ""
@@ -364,7 +373,7 @@ func (e *engine) observe(x *exchange) {
 		status, replica = x.resp.StatusCode, x.resp.Header.Get("X-Replica")
 	}
 	failed := x.err != nil || status >= 500
-	e.stats.observe(x.kind, x.at, x.lat, failed)
+	e.stats.observe(x.kind, x.at, x.lat, failed, x.who.uid >= 0 && e.afterLogin[x.kind])
 	e.sink.write(x.seq, x.at, x.who.uid, e.kinds[x.kind], x.req, status, x.lat, x.wire, len(x.body), replica, x.err)
 }
 

@@ -73,6 +73,12 @@ type Step struct {
 	Extract map[string]Extract `yaml:"extract,omitempty" json:"extract,omitempty"`
 	// Login counts the step as a login attempt (for login_success).
 	Login bool `yaml:"login,omitempty" json:"login,omitempty"`
+	// ExpectOwn is the least share of this step's 2xx responses that must
+	// show the viewer's own canaries, or the gate fails: the oracle could
+	// not read the page (masked values, a format it does not know). It is
+	// DefaultExpectOwn for a beneficiary's GET after a login, and 0 (not
+	// checked) otherwise; set 0 for a page that shows no personal data.
+	ExpectOwn *float64 `yaml:"expect_own,omitempty" json:"expect_own,omitempty"`
 	// Logout ends the session: its tokens are forgotten by the session
 	// oracle, as the portal forgets them.
 	Logout bool `yaml:"logout,omitempty" json:"logout,omitempty"`

@@ -29,19 +29,25 @@ type flowPlan struct {
 // (the row of the run's per-step statistics) assigned.
 type stepPlan struct {
 	Step
-	kind    kind
-	after   int  // index of the step that must have run, -1 for none
-	user    bool // some template reads .User: only then is the user's record built
-	path    *template.Template
-	headers map[string]*template.Template
-	form    map[string]*template.Template
-	json    map[string]*template.Template
-	regex   map[string]*regexp.Regexp
+	kind       kind
+	afterLogin bool    // a beneficiary's step after its login: its responses are authenticated
+	expectOwn  float64 // the coverage floor of its 2xx responses (0: not checked)
+	after      int     // index of the step that must have run, -1 for none
+	user       bool    // some template reads .User: only then is the user's record built
+	path       *template.Template
+	headers    map[string]*template.Template
+	form       map[string]*template.Template
+	json       map[string]*template.Template
+	regex      map[string]*regexp.Regexp
 }
 
 var stateNames = map[string]population.State{
 	"legacy": population.Legacy, "migration-pending": population.MigrationPending, "migrated": population.Migrated,
 }
+
+// DefaultExpectOwn is the coverage floor of a beneficiary's GET after its
+// login: half its pages must show the viewer's own values.
+const DefaultExpectOwn = 0.5
 
 // maxFlowSteps bounds a flow's steps: which ran in a journey is a bitset.
 const maxFlowSteps = 64
@@ -89,6 +95,7 @@ func compileFlows(flows []Flow, hosts map[string]string) ([]flowPlan, []error) {
 			add(fp+".steps", "%d steps: at most %d", len(f.Steps), maxFlowSteps)
 		}
 		seen := map[string]int{}
+		loggedIn := false
 		vars := map[string]string{} // what the flow extracts, for the dry run of its templates
 		for _, s := range f.Steps {
 			for name := range s.Extract {
@@ -112,6 +119,16 @@ func compileFlows(flows []Flow, hosts map[string]string) ([]flowPlan, []error) {
 				add(sp+".name", "%q: another step of this flow has this name", s.Name)
 			}
 			seen[s.Name] = si
+			plan.afterLogin = loggedIn && p.actor == ActorBeneficiary
+			if s.ExpectOwn != nil {
+				plan.expectOwn = *s.ExpectOwn
+				if plan.expectOwn < 0 || plan.expectOwn > 1 {
+					add(sp+".expect_own", "%v: want a share between 0 and 1", plan.expectOwn)
+				}
+			} else if plan.afterLogin && s.Method == http.MethodGet {
+				plan.expectOwn = DefaultExpectOwn
+			}
+			loggedIn = loggedIn || s.Login
 			plan.kind = next
 			next++
 			p.steps = append(p.steps, plan)

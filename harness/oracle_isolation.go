@@ -14,6 +14,6 @@ func (isolationOracle) lawful(*engine, *exchange, int) (bool, string) { return f
 
 func (o isolationOracle) check(e *engine, x *exchange) {
 	if o.applies(x) {
-		e.judgeCanaries(x, o)
+		e.noteCoverage(x, e.judgeCanaries(x, o))
 	}
 }

@@ -28,6 +28,9 @@ type Record struct {
 	Users       int       `json:"users"`
 	StartedAt   time.Time `json:"started_at"`
 	Interrupted bool      `json:"interrupted,omitempty"`
+	// Incomplete says why the run stopped before its schedule ended
+	// (max_requests), when it did.
+	Incomplete string `json:"incomplete,omitempty"`
 	// TargetStartS is how long the target took to start, seeding included.
 	TargetStartS float64 `json:"target_start_s"`
 	// Notes say what the run could not check, and why.
@@ -74,6 +77,8 @@ type ThresholdResult struct {
 	Limit float64 `json:"limit"`
 	Value float64 `json:"value"`
 	Pass  bool    `json:"pass"`
+	// Min is set for a lower bound (value ≥ limit), such as min_requests.
+	Min bool `json:"min,omitempty"`
 }
 
 // TimelinePoint is one second of the run.

@@ -70,25 +70,32 @@ type canaryOracle interface {
 // person is one leaked response, its evidence naming every field. A value
 // of a field too common at this population size to be judged alone counts
 // only beside a value of the same owner in a field judged alone.
-func (e *engine) judgeCanaries(x *exchange, o canaryOracle) {
+//
+// It returns the fields of the viewer's own values it met, for coverage.
+func (e *engine) judgeCanaries(x *exchange, o canaryOracle) (own uint8) {
 	var buf [16]canary.Match
-	e.foreign(x, o, e.scanner.Scan(buf[:0], x.body), "body", x.body)
+	own = e.foreign(x, o, e.scanner.Scan(buf[:0], x.body), "body", x.body)
 	for name, vs := range x.resp.Header {
 		for _, v := range vs {
 			b := unsafe.Slice(unsafe.StringData(v), len(v)) // read-only view, no copy
-			e.foreign(x, o, e.scanner.Scan(buf[:0], b), "header "+name, b)
+			own |= e.foreign(x, o, e.scanner.Scan(buf[:0], b), "header "+name, b)
 		}
 	}
+	return own
 }
 
-func (e *engine) foreign(x *exchange, o canaryOracle, ms []canary.Match, where string, b []byte) {
+func (e *engine) foreign(x *exchange, o canaryOracle, ms []canary.Match, where string, b []byte) (own uint8) {
 	who := x.who
 	for i, m := range ms {
 		if m.Owner == canary.NoOwner {
 			e.bounds.Nobody(m.Field) // a value that is not a canary: a chance for a false match
 			continue
 		}
-		if m.Owner == who.uid || seenOwner(ms[:i], m.Owner) {
+		if m.Owner == who.uid {
+			own |= 1 << m.Field
+			continue
+		}
+		if seenOwner(ms[:i], m.Owner) {
 			continue
 		}
 		if e.household > 0 && who.uid >= 0 && who.uid/e.household == m.Owner/e.household && e.sharedOnly(ms, m.Owner) {
@@ -117,6 +124,7 @@ func (e *engine) foreign(x *exchange, o canaryOracle, ms []canary.Match, where s
 			Detail:  detail + "fields of the other user in this response: " + fields,
 		}))
 	}
+	return own
 }
 
 // leading returns the match of owner among ms that makes the evidence: the

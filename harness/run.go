@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/crosstalk-dev/crosstalk/harness/canary"
@@ -77,6 +78,11 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 	defer p.close()
 	st, err := start(ctx, p, t, rec)
 	defer st.stop(opt.Status)
+	var gate *gateFailure
+	if errors.As(err, &gate) {
+		rec.Verdict, rec.Reason = VerdictFail, gate.why
+		return rec, nil
+	}
 	if err != nil {
 		return rec.failed(err)
 	}
@@ -376,22 +382,32 @@ func record(p *plan, load *loadResult, judgeErr error, rec *Record) (*Record, er
 		rec.Notes = append(rec.Notes, fmt.Sprintf("the canaries are weak evidence in this run: %.2g false violations are to be expected "+
 			"from the foreign values it met (see canary_bounds in report.json)", n))
 	}
-	rec.Thresholds = sloOracle{}.judge(p.sc.Thresholds, rec)
+	th := p.sc.Thresholds.For(rec.Target)
+	rec.Thresholds = sloOracle{}.judge(th, rec, p.logsIn())
 	rec.Interrupted = load.interrupted
+	rec.Incomplete = incomplete(p.sc, load, rec.Requests)
+	blindSteps := e.coverageOf(rec.Steps)
+	blindFaults := blindFaults(rec.Faults, timeline, p.logsIn())
 
 	runErr := errors.Join(load.nemErr, judgeErr, evErr, resErr)
 	switch {
+	case rec.Violations > 0:
+		// Leaks outrank errors: a run with confirmed violations fails the
+		// gate (exit 1), whatever else went wrong, which is noted beside.
+		rec.Verdict = VerdictFail
+		rec.Reason = fmt.Sprintf("%d responses broke isolation", rec.Violations)
+		if runErr != nil {
+			rec.Reason += "; the run also met an error: " + runErr.Error()
+			rec.Notes = append(rec.Notes, "error beside the violations: "+runErr.Error())
+		}
 	case runErr != nil:
 		rec.Verdict = VerdictError
 		return rec.failed(TargetFailure(runErr))
-	case rec.Violations > 0:
-		rec.Verdict = VerdictFail
-		rec.Reason = fmt.Sprintf("%d responses broke isolation", rec.Violations)
 	case load.interrupted:
 		rec.Verdict = VerdictError
 		return rec.failed(TargetFailure(errors.New("interrupted before the end of the run; no violation seen so far")))
 	default:
-		rec.Verdict = VerdictPass
+		rec.Verdict, rec.Reason = VerdictPass, ""
 		for _, th := range rec.Thresholds {
 			if !th.Pass {
 				rec.Verdict = VerdictFail
@@ -399,8 +415,37 @@ func record(p *plan, load *loadResult, judgeErr error, rec *Record) (*Record, er
 				break
 			}
 		}
+		switch {
+		case rec.Verdict == VerdictFail:
+		case rec.Incomplete != "" && !th.AllowIncomplete:
+			rec.Verdict, rec.Reason = VerdictFail, "incomplete: "+rec.Incomplete
+		case blindSteps != "":
+			rec.Verdict, rec.Reason = VerdictFail, blindSteps
+		case len(blindFaults) > 0:
+			rec.Verdict = VerdictFail
+			rec.Reason = "no authenticated response was scanned during " + strings.Join(blindFaults, ", ") +
+				": the run proves nothing about those faults (a longer window, a higher rate or more users)"
+		}
 	}
 	return rec, nil
+}
+
+// gateFailure is a finding before the load that fails the gate (exit 1),
+// not an error of the run: the oracle cannot see the pages.
+type gateFailure struct{ why string }
+
+func (g *gateFailure) Error() string { return g.why }
+
+// logsIn reports whether a beneficiary flow of the run logs in.
+func (p *plan) logsIn() bool {
+	for _, f := range p.flows {
+		for _, s := range f.steps {
+			if s.Login && f.actor == ActorBeneficiary {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // newRecord returns the record of a run that has not begun: verdict error
@@ -483,7 +528,12 @@ func (e *engine) preflightFlow(ctx context.Context, timeout time.Duration) error
 				f.actor, f.step, f.why, e.pop.Size(), e.seed))
 		}
 		if a := e.users.get(int(id)); a.flow < 0 {
-			return nil // the journey ended: the user is between journeys again
+			// The journey ended: the user is between journeys again. Its
+			// pages must have shown its own values, or the oracle is blind.
+			if why := e.preflightCoverage(); why != "" {
+				return &gateFailure{why}
+			}
+			return nil
 		}
 		if _, ok := e.ready.pop(); !ok {
 			return TargetFailure(errors.New("preflight: the flow stalled"))

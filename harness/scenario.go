@@ -86,10 +86,79 @@ type RateProfile struct {
 }
 
 // Thresholds are the gate's service-level limits; a nil field is not checked.
+//
+// Limits can differ by target: thresholds.containers: {p99_ms: 2500} on the
+// container stack replaces that limit there, so that the embedded stack's
+// stay strict.
 type Thresholds struct {
 	P99Ms        *float64 `yaml:"p99_ms,omitempty" json:"p99_ms,omitempty"`
 	ErrorRate    *float64 `yaml:"error_rate,omitempty" json:"error_rate,omitempty"`
 	LoginSuccess *float64 `yaml:"login_success,omitempty" json:"login_success,omitempty"`
+	// MinRequests and MinLogins are the least a run must have done for its
+	// verdict to mean anything (default: 1 request; 1 successful login
+	// when a flow logs in).
+	MinRequests *uint64 `yaml:"min_requests,omitempty" json:"min_requests,omitempty"`
+	MinLogins   *uint64 `yaml:"min_logins,omitempty" json:"min_logins,omitempty"`
+	// AllowIncomplete lets a run cut short by max_requests, before its
+	// duration or its fault schedule ended, pass (a soak bounded in count).
+	AllowIncomplete bool `yaml:"allow_incomplete,omitempty" json:"allow_incomplete,omitempty"`
+	// ByTarget holds the limits that differ on a target, by its name.
+	ByTarget map[string]Thresholds `yaml:",inline" json:"by_target,omitempty"`
+}
+
+// DefaultErrorRate bounds the error rate of a scenario that sets none: a
+// run that is mostly errors never passes.
+const DefaultErrorRate = 0.5
+
+// For returns the limits on target: the scenario's, with those it sets for
+// target in their place.
+func (t Thresholds) For(target string) Thresholds {
+	out := t
+	out.ByTarget = nil
+	o, ok := t.ByTarget[target]
+	if !ok {
+		return out
+	}
+	if o.P99Ms != nil {
+		out.P99Ms = o.P99Ms
+	}
+	if o.ErrorRate != nil {
+		out.ErrorRate = o.ErrorRate
+	}
+	if o.LoginSuccess != nil {
+		out.LoginSuccess = o.LoginSuccess
+	}
+	if o.MinRequests != nil {
+		out.MinRequests = o.MinRequests
+	}
+	if o.MinLogins != nil {
+		out.MinLogins = o.MinLogins
+	}
+	out.AllowIncomplete = out.AllowIncomplete || o.AllowIncomplete
+	return out
+}
+
+func (t Thresholds) validate(path string) []error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fieldErr(path+"."+field, format, args...))
+	}
+	if t.P99Ms != nil && *t.P99Ms <= 0 {
+		add("p99_ms", "must be positive")
+	}
+	if t.ErrorRate != nil && (*t.ErrorRate < 0 || *t.ErrorRate > 1) {
+		add("error_rate", "want a fraction between 0 and 1")
+	}
+	if t.LoginSuccess != nil && (*t.LoginSuccess < 0 || *t.LoginSuccess > 1) {
+		add("login_success", "want a fraction between 0 and 1")
+	}
+	for name, o := range t.ByTarget {
+		if len(o.ByTarget) > 0 {
+			add(name, "limits by target go one level deep")
+		}
+		errs = append(errs, o.validate(path+"."+name)...)
+	}
+	return errs
 }
 
 // TargetSpec configures the reference stack.
@@ -248,16 +317,7 @@ func (s *Scenario) Validate() error {
 			}
 		}
 	}
-	t := s.Thresholds
-	if t.P99Ms != nil && *t.P99Ms <= 0 {
-		add("thresholds.p99_ms", "must be positive")
-	}
-	if t.ErrorRate != nil && (*t.ErrorRate < 0 || *t.ErrorRate > 1) {
-		add("thresholds.error_rate", "want a fraction between 0 and 1")
-	}
-	if t.LoginSuccess != nil && (*t.LoginSuccess < 0 || *t.LoginSuccess > 1) {
-		add("thresholds.login_success", "want a fraction between 0 and 1")
-	}
+	errs = append(errs, s.Thresholds.validate("thresholds")...)
 	if s.Target.Replicas < 0 || s.Target.Replicas > 64 {
 		add("target.replicas", "%d: want between 1 and 64", s.Target.Replicas)
 	}

@@ -20,6 +20,7 @@ type stats struct {
 type second struct {
 	Requests uint64
 	Errors   uint64
+	Authed   uint64 // responses to logged-in users, scanned
 }
 
 // Latencies are recorded in microseconds, from 1 µs to 5 minutes, with three
@@ -38,7 +39,7 @@ func (s *stats) kinds(n int) {
 	s.perKind, s.errs = make([]*hdrhistogram.Histogram, n), make([]uint64, n)
 }
 
-func (s *stats) observe(k kind, at, lat time.Duration, failed bool) {
+func (s *stats) observe(k kind, at, lat time.Duration, failed, authed bool) {
 	us := max(int64(lat/time.Microsecond), histMin)
 	us = min(us, histMax)
 	sec := min(max(int(at/time.Second), 0), int(MaxDuration/time.Second))
@@ -53,6 +54,9 @@ func (s *stats) observe(k kind, at, lat time.Duration, failed bool) {
 		s.timeline = append(s.timeline, second{})
 	}
 	s.timeline[sec].Requests++
+	if authed {
+		s.timeline[sec].Authed++
+	}
 	if failed {
 		s.errs[k]++
 		s.timeline[sec].Errors++
@@ -80,6 +84,13 @@ type StepStats struct {
 	Requests  int64   `json:"requests"`
 	Errors    uint64  `json:"errors"`
 	LatencyMS Latency `json:"latency_ms"`
+	// Coverage, for a step whose pages must show the viewer's own values:
+	// its floor, its 2xx pages, how many showed an own value, by field.
+	ExpectOwn  float64           `json:"expect_own,omitempty"`
+	OwnPages   uint64            `json:"own_pages,omitempty"`
+	WithOwn    uint64            `json:"with_own,omitempty"`
+	OwnShare   float64           `json:"own_share,omitempty"`
+	OwnByField map[string]uint64 `json:"own_by_field,omitempty"`
 }
 
 func latencyOf(h *hdrhistogram.Histogram) Latency {

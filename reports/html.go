@@ -95,8 +95,8 @@ code{word-break:break-all}
 {{range .R.Thresholds}}<tr><td>{{.Name}}</td><td>{{printf "%.4g" .Value}}</td><td>{{printf "%.4g" .Limit}}</td><td>{{if .Pass}}ok{{else}}<b>breached</b>{{end}}</td></tr>{{end}}
 </table>{{end}}
 <h2>Steps</h2>
-<table><tr><th>step</th><th>requests</th><th>errors</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>
-{{range .R.Steps}}<tr><td>{{.Step}}</td><td>{{.Requests}}</td><td>{{.Errors}}</td><td>{{printf "%.2f" .LatencyMS.P50}}</td><td>{{printf "%.2f" .LatencyMS.P90}}</td><td>{{printf "%.2f" .LatencyMS.P99}}</td><td>{{printf "%.2f" .LatencyMS.Max}}</td></tr>{{end}}
+<table><tr><th>step</th><th>requests</th><th>errors</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th><th>own values seen</th></tr>
+{{range .R.Steps}}<tr><td>{{.Step}}</td><td>{{.Requests}}</td><td>{{.Errors}}</td><td>{{printf "%.2f" .LatencyMS.P50}}</td><td>{{printf "%.2f" .LatencyMS.P90}}</td><td>{{printf "%.2f" .LatencyMS.P99}}</td><td>{{printf "%.2f" .LatencyMS.Max}}</td><td>{{if .OwnPages}}{{.WithOwn}} of {{.OwnPages}} pages (floor {{.ExpectOwn}}){{end}}</td></tr>{{end}}
 </table>
 {{if .R.Examples}}<h2>Violations (first {{len .R.Examples}} of {{.R.Violations}})</h2>
 <p>Every violation is in <code>evidence/violations.jsonl</code>; these are the first ones in full.</p>

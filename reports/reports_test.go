@@ -50,8 +50,9 @@ func failedRecord() *harness.Record {
 			{Field: "phone", FalseMatch: 1e-4, RandomRun: 2e-6, Mode: canary.ModeAlone},
 		},
 		Thresholds: []harness.ThresholdResult{{Name: "p99_ms", Limit: 1500, Value: 0.98, Pass: true}, {Name: "login_success", Limit: 0.98, Value: 1, Pass: true}},
-		Steps:      []harness.StepStats{{Step: "dossier", Requests: 2000, LatencyMS: harness.Latency{P50: 0.3, P90: 0.5, P99: 1, Max: 4}}},
-		Timeline:   []harness.TimelinePoint{{T: 0, Requests: 300}, {T: 1, Requests: 300}, {T: 2, Requests: 1200, Errors: 3}},
+		Steps: []harness.StepStats{{Step: "dossier", Requests: 2000, LatencyMS: harness.Latency{P50: 0.3, P90: 0.5, P99: 1, Max: 4},
+			ExpectOwn: 0.5, OwnPages: 1990, WithOwn: 1990, OwnShare: 1, OwnByField: map[string]uint64{"nir": 1990}}},
+		Timeline: []harness.TimelinePoint{{T: 0, Requests: 300}, {T: 1, Requests: 300}, {T: 2, Requests: 1200, Errors: 3}},
 	}
 }
 

@@ -114,6 +114,9 @@ func Summary(w io.Writer, r *harness.Record) error {
 	if len(r.Canaries) > 0 {
 		p.f("canaries   %s\n", canaryLine(r))
 	}
+	if line := coverageLine(r); line != "" {
+		p.f("coverage    %s\n", line)
+	}
 	for _, f := range r.Faults {
 		p.f("fault       %s from %.1f s to %.1f s", f.Name, f.StartS, f.EndS)
 		if f.Error != "" {
@@ -127,7 +130,7 @@ func Summary(w io.Writer, r *harness.Record) error {
 			verdict = "BREACHED"
 		}
 		op := "≤"
-		if t.Name == "login_success" {
+		if t.Name == "login_success" || t.Min {
 			op = "≥"
 		}
 		p.f("threshold   %s %.4g %s %.4g %s\n", t.Name, t.Value, op, t.Limit, verdict)
@@ -294,4 +297,25 @@ func ms(v float64) string {
 		return fmt.Sprintf("%.2f ms", v)
 	}
 	return fmt.Sprintf("%.0f ms", v)
+}
+
+// coverageLine sums the coverage of the steps whose pages must show the
+// viewer's own values, and names the lowest.
+func coverageLine(r *harness.Record) string {
+	var pages, own uint64
+	low, lowShare := "", 2.0
+	for _, s := range r.Steps {
+		if s.OwnPages == 0 {
+			continue
+		}
+		pages, own = pages+s.OwnPages, own+s.WithOwn
+		if s.OwnShare < lowShare {
+			low, lowShare = s.Step, s.OwnShare
+		}
+	}
+	if pages == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d private pages showed the viewer's own values (%.0f%%); lowest: %s %.0f%%",
+		own, pages, 100*float64(own)/float64(pages), low, 100*lowShare)
 }

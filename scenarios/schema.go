@@ -48,6 +48,14 @@ func Schema() ([]byte, error) {
 		v.Required = []string{"type", "at"}
 		variants = append(variants, v)
 	}
+	// Limits by target sit beside the limits themselves
+	// (thresholds.containers: {...}): any other key is a target's name.
+	if th, ok := s.Properties.Get("thresholds"); ok {
+		byTarget := *th
+		byTarget.Description = "limits on the target of this name, in place of the ones above"
+		th.AdditionalProperties = &byTarget
+		th.Properties.Delete("by_target")
+	}
 	s.Properties.Set("faults", &jsonschema.Schema{Type: "array", Items: &jsonschema.Schema{OneOf: variants},
 		Description: "the fault schedule: each entry's type picks its parameters"})
 	b, err := json.MarshalIndent(s, "", "  ")

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crosstalk-dev/crosstalk/harness/population"
+)
+
+// webPortal is a third portal, written only for these tests: an HTML form
+// login with a session cookie and an account page, in the style of a
+// server-rendered site. Its modes break the gate's assumptions one at a
+// time.
+type webPortal struct {
+	pop  *population.Population
+	mode string // "" correct; "masked"; "503-after-preflight"; "same-page"; "hand-session"
+
+	mu       sync.Mutex
+	byNIR    map[string]int
+	sessions map[string]int
+	next     int
+	served   atomic.Int64
+	handed   atomic.Bool
+}
+
+func newWebPortal(t *testing.T, seed uint64, users int, mode string) (*webPortal, *httptest.Server) {
+	t.Helper()
+	pop, err := population.New(seed, users, population.DefaultMix)
+	require.NoError(t, err)
+	p := &webPortal{pop: pop, mode: mode, byNIR: map[string]int{}, sessions: map[string]int{}}
+	for i := range users {
+		p.byNIR[pop.NIR(i)] = i
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return p, srv
+}
+
+func (p *webPortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The preflight is a GET / and the first user's journey: 4 requests.
+	if p.mode == "503-after-preflight" && p.served.Add(1) > 4 {
+		http.Error(w, "maintenance", http.StatusServiceUnavailable)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch r.Method + " " + r.URL.Path {
+	case "POST /login":
+		i, ok := p.byNIR[r.PostFormValue("nir")]
+		if !ok || (r.PostFormValue("password") != p.pop.Password(i, 0) && r.PostFormValue("password") != p.pop.Password(i, 1)) {
+			http.Error(w, "wrong", http.StatusUnauthorized)
+			return
+		}
+		p.next++
+		sid := "s" + strconv.Itoa(p.next)
+		p.sessions[sid] = i
+		if p.mode == "hand-session" && !p.handed.Load() {
+			for other, owner := range p.sessions {
+				if owner != i && p.handed.CompareAndSwap(false, true) {
+					sid = other // once: this user is handed another's live session
+					break
+				}
+			}
+		}
+		http.SetCookie(w, &http.Cookie{Name: "sess", Value: sid, Path: "/", HttpOnly: true})
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+	case "GET /account":
+		c, err := r.Cookie("sess")
+		i, ok := 0, false
+		if err == nil {
+			i, ok = p.sessions[c.Value]
+		}
+		if !ok {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		w.Header().Set("Cache-Control", "private, no-store")
+		u := p.pop.User(i)
+		nir, iban := u.NIR, u.IBAN
+		if p.mode == "masked" {
+			nir, iban = "*** ** "+nir[len(nir)-2:], "FR76 **** "+iban[len(iban)-4:]
+		}
+		fmt.Fprintf(w, "<html><body><h1>Your account</h1><p>NIR %s</p><p>IBAN %s</p></body></html>", html.EscapeString(nir), html.EscapeString(iban))
+	case "POST /logout":
+		if c, err := r.Cookie("sess"); err == nil {
+			delete(p.sessions, c.Value)
+		}
+		http.SetCookie(w, &http.Cookie{Name: "sess", Value: "deleted", Path: "/", MaxAge: -1})
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	default:
+		fmt.Fprintln(w, "<html><body>welcome</body></html>")
+	}
+}
+
+const webScenario = `name: web-portal
+description: a server-rendered site with a form login and a session cookie
+seed: 11
+duration: 3s
+users: 200
+journeys: {think: 20ms}
+rate: {profile: constant, rate: 120}
+portal: {session_cookie: sess}
+flows:
+  - name: web
+    steps:
+      - {name: login, method: POST, path: /login, form: {nir: "{{.User.NIR}}", password: "{{.User.Password}}"}, expect: [303], login: true}
+      - {name: account, method: GET, path: /account, expect: [200]}
+      - {name: logout, method: POST, path: /logout, expect: [303], logout: true}
+thresholds: {error_rate: 0.05, login_success: 0.9}
+`
+
+func runWeb(t *testing.T, base string, extra ...string) (int, string, string, map[string]any) {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "web.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(webScenario), 0o644))
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := crosstalk(t, append([]string{"run", file, "--target", "url", "--base-url", base, "--out", out, "--quiet"}, extra...)...)
+	return code, stdout, stderr, report(t, out)
+}
+
+// TestGateCannotPassBlind: each way a run could pass without proving
+// anything fails the gate (exit 1) with a message that says why, and the
+// correct portal passes.
+func TestGateCannotPassBlind(t *testing.T) {
+	t.Run("correct", func(t *testing.T) {
+		_, srv := newWebPortal(t, 11, 200, "")
+		code, out, errOut, r := runWeb(t, srv.URL)
+		require.Equal(t, exitPass, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+		assert.Contains(t, out, "private pages showed the viewer's own values (100%)")
+		steps := r["steps"].([]any)
+		found := false
+		for _, s := range steps {
+			if s := s.(map[string]any); s["step"] == "web/account" {
+				found = true
+				assert.Equal(t, 1.0, s["own_share"])
+				assert.Greater(t, s["own_by_field"].(map[string]any)["nir"], 0.0)
+			}
+		}
+		assert.True(t, found, "the account step's coverage is in report.json")
+	})
+	t.Run("masked", func(t *testing.T) {
+		_, srv := newWebPortal(t, 11, 200, "masked")
+		code, out, errOut, r := runWeb(t, srv.URL)
+		require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+		assert.Contains(t, r["reason"], "the oracle cannot read this portal's pages")
+	})
+	t.Run("503 after the preflight", func(t *testing.T) {
+		_, srv := newWebPortal(t, 11, 200, "503-after-preflight")
+		code, out, errOut, r := runWeb(t, srv.URL)
+		require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+		assert.Contains(t, r["reason"], "threshold")
+	})
+	t.Run("cut short by max_requests", func(t *testing.T) {
+		_, srv := newWebPortal(t, 11, 200, "")
+		code, out, errOut, r := runWeb(t, srv.URL, "--max-requests", "40")
+		require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+		assert.Contains(t, r["reason"], "incomplete: the run stopped at max_requests (40)")
+	})
+}
+
+// TestHandedSessionIsNotAdopted: a portal that hands user B user A's
+// session cookie once. The run reports that response; B never adopts the
+// cookie, so its later pages are its own and the counts are of leaked
+// responses, not of every page B read after.
+func TestHandedSessionIsNotAdopted(t *testing.T) {
+	_, srv := newWebPortal(t, 11, 200, "hand-session")
+	code, out, errOut, r := runWeb(t, srv.URL)
+	require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	by := r["violations_by_oracle"].(map[string]any)
+	assert.Equal(t, 1.0, by["session"], "the handed cookie is one violation")
+	assert.Equal(t, 0.0, by["isolation"], "B went on with its own session: none of A's pages")
+	assert.Equal(t, 1.0, r["victims"])
+	assert.Equal(t, 1.0, r["viewers"])
+}
