@@ -119,6 +119,35 @@ func TestSessionOracle(t *testing.T) {
 	assert.Equal(t, uint64(3), sum.First.Seq, "the evidence carries the response's own sequence")
 }
 
+// TestSessionTokenFoundAnywhere: a live token of user 1 is a violation in
+// another user's body, any cookie or redirect, and in an anonymous
+// response; in its own user's page it is not.
+func TestSessionTokenFoundAnywhere(t *testing.T) {
+	const tok = "eyJhbGciOiJIUzI1NiJ9.dXNlcjE.c2lnbmF0dXJl"
+	for _, tc := range []struct {
+		name   string
+		viewer actorID
+		header http.Header
+		body   string
+		want   uint64
+	}{
+		{"own page", 1, nil, `{"token":"` + tok + `"}`, 0},
+		{"another's body", 2, nil, `<script>var t = "` + tok + `";</script>`, 1},
+		{"another cookie", 2, http.Header{"Set-Cookie": {"remember=" + tok + "; Path=/"}}, "", 1},
+		{"a redirect", 2, http.Header{"Location": {"/cb?access_token=" + tok + "&x=1"}}, "", 1},
+		{"anonymous", nobody, nil, tok, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := testEngine(t, 100)
+			req, _ := http.NewRequest("GET", "http://127.0.0.1/page", nil)
+			judgeResponse(e, 1, req, response(303, http.Header{"Set-Cookie": {"sid=" + tok}}), nil)
+			x := judgeResponse(e, tc.viewer, req, response(200, tc.header), []byte(tc.body))
+			assert.Equal(t, tc.want, e.rec.Total())
+			assert.Equal(t, int(tc.want), len(x.refusedTokens))
+		})
+	}
+}
+
 func TestSessionTokensAreForgottenAtTheEndOfAJourney(t *testing.T) {
 	e := testEngine(t, 100)
 	req, _ := http.NewRequest("POST", "http://127.0.0.1/login", nil)

@@ -123,3 +123,22 @@ func TestPipelineOracleSeesEveryByte(t *testing.T) {
 	}
 	require.Equal(t, e.seq.Load()-1, e.rec.Total(), "every response but user 42's own is a violation")
 }
+
+// BenchmarkTokenScan is the session oracle's look for live tokens of
+// other users in a page: every token-like run is one table lookup.
+func BenchmarkTokenScan(b *testing.B) {
+	e := newEngine(engineConfig{pop: mustPop(b), seed: 1, base: "http://127.0.0.1:1", next: http.DefaultTransport})
+	e.tokens.add(tokenHash("a-live-token-of-someone-else"), 1)
+	page := bytes.Repeat(trivialPage, 4)
+	x := &exchange{id: 2, who: actorID(2).viewer(), resp: &http.Response{Header: http.Header{}}, body: page}
+	b.SetBytes(int64(len(page)))
+	for b.Loop() {
+		sessionOracle{}.check(e, x)
+	}
+}
+
+func mustPop(tb testing.TB) *population.Population {
+	pop, err := population.New(1, 10_000, population.DefaultMix)
+	require.NoError(tb, err)
+	return pop
+}

@@ -387,6 +387,9 @@ func record(p *plan, load *loadResult, judgeErr error, rec *Record) (*Record, er
 	rec.Interrupted = load.interrupted
 	rec.Incomplete = incomplete(p.sc, load, rec.Requests)
 	blindSteps := e.coverageOf(rec.Steps)
+	if blindSteps == "" {
+		blindSteps = p.unseenSession(e)
+	}
 	blindFaults := blindFaults(rec.Faults, timeline, p.logsIn())
 
 	runErr := errors.Join(load.nemErr, judgeErr, evErr, resErr)
@@ -428,6 +431,25 @@ func record(p *plan, load *loadResult, judgeErr error, rec *Record) (*Record, er
 		}
 	}
 	return rec, nil
+}
+
+// unseenSession says why the session oracle judged nothing: the scenario
+// names a session cookie or variable that never appeared while users
+// logged in (a typo is otherwise silent).
+func (p *plan) unseenSession(e *engine) string {
+	ps := p.sc.Portal
+	if ps == nil || !p.logsIn() || e.loginOK.Load() == 0 || e.tokens.claims.Load() > 0 {
+		return ""
+	}
+	switch {
+	case ps.SessionVar != "":
+		return fmt.Sprintf("portal.session_var %q was never extracted although users logged in: the session oracle judged nothing "+
+			"(is it the name of a flow's extract?)", ps.SessionVar)
+	case ps.SessionCookie != "":
+		return fmt.Sprintf("portal.session_cookie %q never appeared in a Set-Cookie although users logged in: the session oracle judged nothing "+
+			"(is that the portal's cookie name?)", ps.SessionCookie)
+	}
+	return ""
 }
 
 // gateFailure is a finding before the load that fails the gate (exit 1),

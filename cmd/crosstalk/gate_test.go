@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -183,4 +184,16 @@ func TestHandedSessionIsNotAdopted(t *testing.T) {
 	assert.Equal(t, 0.0, by["isolation"], "B went on with its own session: none of A's pages")
 	assert.Equal(t, 1.0, r["victims"])
 	assert.Equal(t, 1.0, r["viewers"])
+}
+
+// TestMisspeltSessionCookieFailsTheGate: a session cookie name that never
+// appears would leave the session oracle blind; the gate says so.
+func TestMisspeltSessionCookieFailsTheGate(t *testing.T) {
+	_, srv := newWebPortal(t, 11, 200, "")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "web.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(strings.Replace(webScenario, "session_cookie: sess", "session_cookie: session", 1)), 0o644))
+	code, out, errOut := crosstalk(t, "run", file, "--target", "url", "--base-url", srv.URL, "--out", filepath.Join(dir, "out"), "--quiet")
+	require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, `portal.session_cookie "session" never appeared`)
 }
