@@ -59,6 +59,8 @@ type engine struct {
 	calls, seq             atomic.Uint64
 	loginAttempts, loginOK atomic.Uint64
 	flowFailures           atomic.Uint64
+	cachedPrivate          atomic.Uint64
+	firstCached            atomic.Pointer[cachedPage]
 	firstFlowFailure       atomic.Pointer[flowFailure]
 
 	bufs, decoded sync.Pool

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -75,4 +76,85 @@ func TestLeaksOutrankErrors(t *testing.T) {
 			assert.Equal(t, VerdictError, rec.Verdict)
 		}
 	}
+}
+
+// TestSharedCacheHitOnAPrivatePage: an authenticated page answered from a
+// shared cache is counted and reported, canary or not; an anonymous or a
+// missed one is not.
+func TestSharedCacheHitOnAPrivatePage(t *testing.T) {
+	e := testEngine(t, 10, Flow{Name: "f", Steps: []Step{
+		{Name: "login", Method: "POST", Path: "/in", Login: true},
+		{Name: "page", Method: "GET", Path: "/me"}}})
+	req, _ := http.NewRequest("GET", "http://127.0.0.1/me", nil)
+	page := func(k kind, h http.Header) {
+		isolationOracle{}.check(e, &exchange{seq: e.seq.Add(1), id: 1, who: actorID(1).viewer(), kind: k, req: req, resp: response(200, h)})
+	}
+	page(2, http.Header{"X-Cache": {"MISS"}})
+	page(1, http.Header{"X-Cache": {"HIT"}}) // the login step: not a private page
+	assert.Zero(t, e.cachedPrivate.Load())
+	page(2, http.Header{"Cf-Cache-Status": {"HIT"}})
+	page(2, http.Header{"Age": {"12"}})
+	assert.Equal(t, uint64(2), e.cachedPrivate.Load())
+	assert.Equal(t, "Cf-Cache-Status: HIT", e.firstCached.Load().header)
+}
+
+// TestOverlappingFaultsAreRefused: two faults on one resource at once are
+// refused when the scenario loads, naming both; apart, or on different
+// resources, they are fine.
+func TestOverlappingFaultsAreRefused(t *testing.T) {
+	spec := func(path, typ string, at, span time.Duration, set func(Fault)) FaultSpec {
+		f, err := NewFault(typ)
+		require.NoError(t, err)
+		if set != nil {
+			set(f)
+		}
+		return FaultSpec{Type: typ, Fault: f, Path: path, At: When{Abs: at, Set: true}, For: When{Abs: span, Set: true}}
+	}
+	accounts := func(f Fault) { f.(*storeTimeout).Store = "accounts" }
+	sc := gateScenario(t, 40)
+	sc.Duration = 30 * time.Second
+	sc.Faults = []FaultSpec{
+		spec("faults[0]", "store-latency", 5*time.Second, 10*time.Second, nil),
+		spec("faults[1]", "store-timeout", 8*time.Second, 4*time.Second, nil),
+	}
+	err := sc.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "faults[1]: store-timeout from 8s to 12s overlaps faults[0] (store-latency, from 5s to 15s) on the sessions store's links")
+	sc.Faults[1] = spec("faults[1]", "store-timeout", 16*time.Second, 4*time.Second, nil)
+	assert.NoError(t, sc.Validate(), "one after the other")
+	sc.Faults[1] = spec("faults[1]", "store-timeout", 8*time.Second, 4*time.Second, accounts)
+	assert.NoError(t, sc.Validate(), "another store")
+}
+
+// TestMatrixCountsOnlyTheTriggerCell: a defect caught under another fault
+// than its trigger is not counted as caught.
+func TestMatrixCountsOnlyTheTriggerCell(t *testing.T) {
+	base := gateScenario(t, 40)
+	base.Faults, base.Duration = nil, time.Second
+	pop, err := population.New(base.Seed, base.Users, population.DefaultMix)
+	require.NoError(t, err)
+	spike := func() []FaultSpec {
+		f, _ := NewFault("load-spike")
+		return []FaultSpec{{Type: "load-spike", Fault: f, Path: "spike", At: When{Frac: 0.2, Set: true}, For: When{Frac: 0.5, Set: true}}}
+	}
+	run := func(cols ...MatrixColumn) *Matrix {
+		m, err := RunMatrix(t.Context(), MatrixSpec{Base: base, Out: t.TempDir(), Parallel: 1, Columns: cols,
+			Rows: []MatrixRow{{Defect: NoDefect}, {Defect: "leaky", Trigger: "load-spike"}},
+			NewTarget: func(defect string) (Target, error) {
+				srv := httptest.NewServer(&jsonPortal{pop: pop, leak: defect == "leaky", tokens: map[string]int{}, last: -1})
+				t.Cleanup(srv.Close)
+				return &portalTarget{srv: srv}, nil
+			}})
+		require.NoError(t, err)
+		return m
+	}
+	none := MatrixColumn{Fault: NoFault, Faults: func() []FaultSpec { return nil }}
+	m := run(none)
+	c, _ := m.Cell("leaky", NoFault)
+	assert.True(t, c.Detected, "the leaky portal leaks without its trigger too")
+	assert.Equal(t, []string{"leaky"}, m.Missed, "but that cell is not its trigger's")
+	assert.False(t, m.Pass)
+	m = run(none, MatrixColumn{Fault: "load-spike", Faults: spike})
+	assert.Empty(t, m.Missed)
+	assert.True(t, m.Pass)
 }

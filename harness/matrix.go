@@ -151,13 +151,22 @@ func RunMatrix(ctx context.Context, spec MatrixSpec) (*Matrix, error) {
 		}
 		return order[ca.Fault] < order[cb.Fault]
 	})
+	// A defect counts as caught only under its trigger: a detection in
+	// another cell is a different mechanism, or the trigger's leftovers,
+	// and would hide a trigger that no longer reveals the defect.
+	trigger := map[string]string{}
+	for _, r := range spec.Rows {
+		trigger[r.Defect] = r.Trigger
+	}
 	detected := map[string]bool{}
 	for _, c := range m.Cells {
 		if c.Error != "" {
 			m.Errors = append(m.Errors, fmt.Sprintf("%s under %s: %s", c.Defect, c.Fault, c.Error))
 		}
 		if c.Detected {
-			detected[c.Defect] = true
+			if t := trigger[c.Defect]; t == "" || t == c.Fault {
+				detected[c.Defect] = true
+			}
 			if c.Defect == NoDefect {
 				m.FalsePositives = append(m.FalsePositives, c.Fault)
 			}

@@ -1,5 +1,7 @@
 package harness
 
+import "strings"
+
 // isolationOracle: no response to user A carries a datum of user B, in its
 // body, its headers, its cookies or its redirect.
 type isolationOracle struct{}
@@ -15,5 +17,40 @@ func (isolationOracle) lawful(*engine, *exchange, int) (bool, string) { return f
 func (o isolationOracle) check(e *engine, x *exchange) {
 	if o.applies(x) {
 		e.noteCoverage(x, e.judgeCanaries(x, o))
+		e.noteSharedCache(x)
 	}
+}
+
+// noteSharedCache counts an authenticated page answered from a shared
+// cache (X-Cache or CF-Cache-Status HIT, or an Age): a cache that keys a
+// private page without the session serves one user's page to the next,
+// whether or not the page carries a canary.
+func (e *engine) noteSharedCache(x *exchange) {
+	if !e.afterLogin[x.kind] || x.status() < 200 || x.status() > 299 {
+		return
+	}
+	h := x.resp.Header
+	hit := ""
+	for _, name := range []string{"X-Cache", "Cf-Cache-Status", "X-Cache-Status"} {
+		if v := h.Get(name); strings.Contains(strings.ToUpper(v), "HIT") {
+			hit = name + ": " + v
+			break
+		}
+	}
+	if age := h.Get("Age"); hit == "" && age != "" && age != "0" {
+		hit = "Age: " + age
+	}
+	if hit == "" {
+		return
+	}
+	if e.cachedPrivate.Add(1) == 1 {
+		e.firstCached.Store(&cachedPage{seq: x.seq, request: x.req.Method + " " + x.req.URL.Path, header: hit})
+	}
+}
+
+// cachedPage is the first authenticated page served from a shared cache.
+type cachedPage struct {
+	seq     uint64
+	request string
+	header  string
 }

@@ -28,6 +28,9 @@ type Record struct {
 	Users       int       `json:"users"`
 	StartedAt   time.Time `json:"started_at"`
 	Interrupted bool      `json:"interrupted,omitempty"`
+	// SharedCache counts the authenticated pages answered from a shared
+	// cache (X-Cache: HIT, Age), when any was.
+	SharedCache *SharedCache `json:"shared_cache,omitempty"`
 	// Incomplete says why the run stopped before its schedule ended
 	// (max_requests), when it did.
 	Incomplete string `json:"incomplete,omitempty"`
@@ -117,4 +120,11 @@ type AdviserReport struct {
 	MassReadsAlerted  int      `json:"mass_reads_alerted"`
 	AlertAfterS       *float64 `json:"alert_after_s"`
 	AlertWithinS      float64  `json:"alert_within_s"`
+}
+
+// SharedCache is what the run saw of private pages served from a cache.
+type SharedCache struct {
+	Pages    uint64 `json:"pages"`
+	FirstSeq uint64 `json:"first_seq"`
+	First    string `json:"first"`
 }

@@ -377,6 +377,12 @@ func record(p *plan, load *loadResult, judgeErr error, rec *Record) (*Record, er
 	if rec.Faults == nil {
 		rec.Faults = []FaultEvent{}
 	}
+	if n := e.cachedPrivate.Load(); n > 0 {
+		f := e.firstCached.Load()
+		rec.SharedCache = &SharedCache{Pages: n, FirstSeq: f.seq, First: f.request + " (" + f.header + ")"}
+		rec.Notes = append(rec.Notes, fmt.Sprintf("%d authenticated pages were answered from a shared cache, the first %s at response %d: "+
+			"a cache that keys a private page without the session serves one user's page to the next", n, rec.SharedCache.First, f.seq))
+	}
 	rec.Canaries = e.bounds.Report()
 	if n := expectedFalse(rec.Canaries); n > maxExpectedFalse {
 		rec.Notes = append(rec.Notes, fmt.Sprintf("the canaries are weak evidence in this run: %.2g false violations are to be expected "+

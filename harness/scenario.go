@@ -317,6 +317,7 @@ func (s *Scenario) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, checkOverlaps(s.Faults, s.Duration)...)
 	errs = append(errs, s.Thresholds.validate("thresholds")...)
 	if s.Target.Replicas < 0 || s.Target.Replicas > 64 {
 		add("target.replicas", "%d: want between 1 and 64", s.Target.Replicas)
