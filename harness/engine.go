@@ -36,6 +36,7 @@ type engine struct {
 	afterLogin []bool
 	expectOwn  []float64
 	cov        []coverage
+	fps        *fingerprints
 	oracles    []responseOracle
 	users      *beneficiaries
 	staff      *staffEngine // nil when the scenario has no advisers
@@ -138,6 +139,7 @@ func newEngine(c engineConfig) *engine {
 		}
 	}
 	e.cov = make([]coverage, len(e.kinds))
+	e.fps = newFingerprints(len(e.kinds))
 	e.stats.kinds(len(e.kinds))
 	e.fresh.Store(int64(c.shard[0]))
 	e.hostName[hostOf(c.base)] = ""

@@ -7,17 +7,18 @@ import (
 
 // The oracles' ids, as reports name them.
 const (
-	OracleIsolation  = "isolation"   // a response to A carried a datum of B
-	OracleSession    = "session"     // a session token of B was delivered to A
-	OracleWrites     = "writes"      // an account does not hold what its user last wrote
-	OracleFailClosed = "fail-closed" // an anonymous or error response carried a datum
-	OracleBreadth    = "breadth"     // an adviser received the file of a beneficiary it does not follow
-	OracleAuth       = "auth"        // a guessed adviser password was accepted, or failures went on without lockout
-	OracleAudit      = "audit"       // an access is missing from the audit log, or a mass read raised no alert in time
+	OracleIsolation   = "isolation"   // a response to A carried a datum of B
+	OracleSession     = "session"     // a session token of B was delivered to A
+	OracleWrites      = "writes"      // an account does not hold what its user last wrote
+	OracleFailClosed  = "fail-closed" // an anonymous or error response carried a datum
+	OracleBreadth     = "breadth"     // an adviser received the file of a beneficiary it does not follow
+	OracleAuth        = "auth"        // a guessed adviser password was accepted, or failures went on without lockout
+	OracleAudit       = "audit"       // an access is missing from the audit log, or a mass read raised no alert in time
+	OracleFingerprint = "fingerprint" // a private page without canaries was served whole to another user
 )
 
 // Oracles lists the oracle ids in report order.
-var Oracles = []string{OracleIsolation, OracleSession, OracleWrites, OracleFailClosed, OracleBreadth, OracleAuth, OracleAudit}
+var Oracles = []string{OracleIsolation, OracleSession, OracleWrites, OracleFailClosed, OracleBreadth, OracleAuth, OracleAudit, OracleFingerprint}
 
 // Each oracle is a small type in its own file (oracle_*.go): the response
 // oracles judge every response as it arrives (isolation, fail-closed,
@@ -31,7 +32,7 @@ type afterRunOracle interface {
 }
 
 // afterRun lists the after-run oracles, in the order they run.
-var afterRun = []afterRunOracle{writesOracle{}, auditOracle{}}
+var afterRun = []afterRunOracle{writesOracle{}, auditOracle{}, fingerprintOracle{}}
 
 // judgement is what the after-run oracles judge: the engine that ran the
 // load, the target, the scenario, and the record they add to.

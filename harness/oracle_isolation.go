@@ -16,8 +16,14 @@ func (isolationOracle) lawful(*engine, *exchange, int) (bool, string) { return f
 
 func (o isolationOracle) check(e *engine, x *exchange) {
 	if o.applies(x) {
-		e.noteCoverage(x, e.judgeCanaries(x, o))
-		e.noteSharedCache(x)
+		own, canaries := e.judgeCanaries(x, o)
+		e.noteCoverage(x, own)
+		if e.afterLogin[x.kind] && x.status() >= 200 && x.status() <= 299 {
+			e.noteSharedCache(x)
+			if !canaries {
+				e.notePage(x)
+			}
+		}
 	}
 }
 
@@ -26,9 +32,6 @@ func (o isolationOracle) check(e *engine, x *exchange) {
 // private page without the session serves one user's page to the next,
 // whether or not the page carries a canary.
 func (e *engine) noteSharedCache(x *exchange) {
-	if !e.afterLogin[x.kind] || x.status() < 200 || x.status() > 299 {
-		return
-	}
 	h := x.resp.Header
 	hit := ""
 	for _, name := range []string{"X-Cache", "Cf-Cache-Status", "X-Cache-Status"} {

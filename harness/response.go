@@ -71,17 +71,22 @@ type canaryOracle interface {
 // of a field too common at this population size to be judged alone counts
 // only beside a value of the same owner in a field judged alone.
 //
-// It returns the fields of the viewer's own values it met, for coverage.
-func (e *engine) judgeCanaries(x *exchange, o canaryOracle) (own uint8) {
+// It returns the fields of the viewer's own values it met, for coverage,
+// and whether the body carried any canary at all.
+func (e *engine) judgeCanaries(x *exchange, o canaryOracle) (own uint8, canaries bool) {
 	var buf [16]canary.Match
-	own = e.foreign(x, o, e.scanner.Scan(buf[:0], x.body), "body", x.body)
+	ms := e.scanner.Scan(buf[:0], x.body)
+	for _, m := range ms {
+		canaries = canaries || m.Owner != canary.NoOwner
+	}
+	own = e.foreign(x, o, ms, "body", x.body)
 	for name, vs := range x.resp.Header {
 		for _, v := range vs {
 			b := unsafe.Slice(unsafe.StringData(v), len(v)) // read-only view, no copy
 			own |= e.foreign(x, o, e.scanner.Scan(buf[:0], b), "header "+name, b)
 		}
 	}
-	return own
+	return own, canaries
 }
 
 func (e *engine) foreign(x *exchange, o canaryOracle, ms []canary.Match, where string, b []byte) (own uint8) {

@@ -33,7 +33,11 @@ type webPortal struct {
 	next     int
 	served   atomic.Int64
 	handed   atomic.Bool
+	lastPage []byte
 }
+
+// nickname is what a user chose to be called: personal, but no canary.
+func nickname(i int) string { return fmt.Sprintf("blue-heron-%d", i*7919%100003) }
 
 func newWebPortal(t *testing.T, seed uint64, users int, mode string) (*webPortal, *httptest.Server) {
 	t.Helper()
@@ -49,8 +53,8 @@ func newWebPortal(t *testing.T, seed uint64, users int, mode string) (*webPortal
 }
 
 func (p *webPortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// The preflight is a GET / and the first user's journey: 4 requests.
-	if p.mode == "503-after-preflight" && p.served.Add(1) > 4 {
+	// Once the preflight user has logged out, the portal answers 503.
+	if p.mode == "503-after-preflight" && p.handed.Load() {
 		http.Error(w, "maintenance", http.StatusServiceUnavailable)
 		return
 	}
@@ -93,7 +97,27 @@ func (p *webPortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			nir, iban = "*** ** "+nir[len(nir)-2:], "FR76 **** "+iban[len(iban)-4:]
 		}
 		fmt.Fprintf(w, "<html><body><h1>Your account</h1><p>NIR %s</p><p>IBAN %s</p></body></html>", html.EscapeString(nir), html.EscapeString(iban))
+	case "GET /profile":
+		c, err := r.Cookie("sess")
+		i, ok := 0, false
+		if err == nil {
+			i, ok = p.sessions[c.Value]
+		}
+		if !ok {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		w.Header().Set("Cache-Control", "private, no-store")
+		page := []byte(fmt.Sprintf("<html><body><h1>Profile</h1><p>Nickname: %s</p></body></html>", nickname(i)))
+		if p.mode == "same-page" && p.served.Add(1)%4 == 0 && p.lastPage != nil {
+			page = p.lastPage // a render buffer shared across requests: the previous user's page
+		}
+		p.lastPage = page
+		_, _ = w.Write(page)
 	case "POST /logout":
+		if p.mode == "503-after-preflight" {
+			p.handed.Store(true)
+		}
 		if c, err := r.Cookie("sess"); err == nil {
 			delete(p.sessions, c.Value)
 		}
@@ -117,6 +141,7 @@ flows:
     steps:
       - {name: login, method: POST, path: /login, form: {nir: "{{.User.NIR}}", password: "{{.User.Password}}"}, expect: [303], login: true}
       - {name: account, method: GET, path: /account, expect: [200]}
+      - {name: profile, method: GET, path: /profile, expect: [200], expect_own: 0}
       - {name: logout, method: POST, path: /logout, expect: [303], logout: true}
 thresholds: {error_rate: 0.05, login_success: 0.9}
 `
@@ -196,4 +221,23 @@ func TestMisspeltSessionCookieFailsTheGate(t *testing.T) {
 	code, out, errOut := crosstalk(t, "run", file, "--target", "url", "--base-url", srv.URL, "--out", filepath.Join(dir, "out"), "--quiet")
 	require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Contains(t, out, `portal.session_cookie "session" never appeared`)
+}
+
+// TestSamePageServedToTwoSessions: a private page with no canary on it,
+// served whole to another user, is caught by the fingerprint oracle; the
+// correct portal passes.
+func TestSamePageServedToTwoSessions(t *testing.T) {
+	for _, mode := range []string{"same-page", ""} {
+		_, srv := newWebPortal(t, 11, 200, mode)
+		code, out, errOut, r := runWeb(t, srv.URL)
+		by := r["violations_by_oracle"].(map[string]any)
+		if mode == "" {
+			require.Equal(t, exitPass, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			continue
+		}
+		require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+		assert.Greater(t, by["fingerprint"], 0.0)
+		assert.Equal(t, 0.0, by["isolation"], "the page carries no canary")
+		assert.Contains(t, out, "asked GET /profile and received the page of user #")
+	}
 }
