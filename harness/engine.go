@@ -47,6 +47,7 @@ type engine struct {
 	byActor    map[string][]int // flow indexes by actor
 	hostName   map[string]string
 	tokens     tokenTable
+	borrowed   sessionRing // recent sessions, for probes that borrow them
 
 	rec   *evidence.Recorder
 	stats *stats
@@ -304,10 +305,9 @@ func (e *engine) RoundTrip(req *http.Request) (*http.Response, error) {
 	// editing its headers in place is safe.
 	delete(req.Header, attrHeader)
 	e.browserHeaders(req.Header)
-	id, k := nobody, kindProbe
-	if len(attr) == 1 && attr[0] != "-" {
-		n, _ := strconv.Atoi(attr[0])
-		id = actorID(n)
+	id, who, _ := parseAttr(attr)
+	k := kindProbe
+	if id != nobody {
 		k = e.kindOf(id)
 	}
 
@@ -333,7 +333,7 @@ func (e *engine) RoundTrip(req *http.Request) (*http.Response, error) {
 			err = derr // a bomb or a corrupt body is an error of this response
 		}
 	}
-	x := exchange{who: id.viewer(), id: id, kind: k, req: req, resp: resp, wire: len(wire), body: body, err: err, lat: lat}
+	x := exchange{who: who, id: id, kind: k, req: req, resp: resp, wire: len(wire), body: body, err: err, lat: lat}
 	e.observe(&x)
 	if dp != nil {
 		*dp = body[:0]

@@ -308,10 +308,19 @@ func (e *engine) probeSteps() []probe {
 
 // probe fills t with an anonymous request: one of the flows' own GET
 // paths, rendered for some user, sent with no session at all.
+//
+// Every other probe borrows a recent user's session instead (the Autorize
+// check): see probe_borrowed.go.
 func (e *engine) probe(t *vegeta.Target, n uint64) {
 	p := e.probes[n%uint64(len(e.probes))]
-	t.Header = http.Header{attrHeader: {"-"}}
 	i := int(mixHash(e.seed^n) % uint64(e.pop.Size()))
+	if (n/uint64(len(e.probes)))%2 == 1 && p.step.Path != "/" {
+		if b, ok := e.borrow(e.seed ^ n); ok {
+			e.borrowedProbe(t, p, i, b)
+			return
+		}
+	}
+	t.Header = http.Header{attrHeader: {"-"}}
 	var d flowData
 	if p.step.user {
 		d.User = flowUser{User: e.pop.User(i)}
@@ -393,6 +402,9 @@ func (e *engine) advance(x *exchange) {
 		fail("could not extract " + missing)
 		return
 	}
+	if s.afterLogin && !s.Logout {
+		e.lend(id, a)
+	}
 	e.stepEffects(id, a, s, resp.StatusCode)
 	a.lastLocation = loc
 	if s.Follow && resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
@@ -462,6 +474,7 @@ func (e *engine) stepEffects(id actorID, a *actor, s *stepPlan, status int) {
 	}
 	if s.Logout {
 		e.forgetSession(a)
+		e.unlend(id)
 	}
 }
 
@@ -488,6 +501,7 @@ const maxRedirects = 10
 // endJourney closes id's journey and hands it back between journeys.
 func (e *engine) endJourney(id actorID, a *actor) {
 	e.forgetSession(a)
+	e.unlend(id)
 	a.end()
 	e.idleAgain(id)
 }

@@ -15,12 +15,13 @@ import (
 // choices) can still be served to the wrong session, whole. It keeps a
 // fingerprint of every authenticated 2xx page without a canary, by step,
 // and who was served it first. The same fingerprint served to a user of
-// another household is a violation: "the same page served to two
-// sessions". A step whose pages are the same for everybody (a static help
-// page) is not personal, and is not judged: only a step where most
-// fingerprints belong to one viewer each is. Pages that change with every
-// request (a CSRF token, a timestamp) never repeat, and are out of its
-// reach.
+// another household is a violation, "the same page served to two
+// sessions", when that user was also served a page of its own on that
+// step, which nobody else got: its page differs from the other's, so
+// receiving the other's was a leak. Two users whose pages are alike (the
+// same first name on a greeting, a static help page) never had a page of
+// their own, and are not judged. Pages that change with every request (a
+// CSRF token, a timestamp) never repeat, and are out of its reach.
 
 // fingerprints is the oracle's state for one run. It is safe for
 // concurrent use.
@@ -31,8 +32,12 @@ type fingerprints struct {
 		m map[uint64]*fpEntry
 	}
 	size atomic.Int64
-	// by kind: distinct fingerprints, and those served to two viewers
-	distinct, shared []atomic.Uint64
+	// own holds, by step and viewer, the first page a viewer was the first
+	// to be served.
+	own [64]struct {
+		sync.Mutex
+		m map[uint64]uint64
+	}
 
 	mu      sync.Mutex
 	pending []pendingFP // violations, judged once the steps are known personal
@@ -44,9 +49,12 @@ type fpEntry struct {
 }
 
 type pendingFP struct {
-	kind kind
-	v    evidence.Violation
+	key uint64 // the step and the viewer, as in own
+	fp  uint64 // the page it received
+	v   evidence.Violation
 }
+
+func ownKey(k kind, uid int32) uint64 { return uint64(k)<<32 | uint64(uint32(uid)) }
 
 // maxFingerprints bounds the table (about 100 MB); past it new pages are
 // not fingerprinted, and the run says so.
@@ -56,9 +64,10 @@ const (
 )
 
 func newFingerprints(kinds int) *fingerprints {
-	f := &fingerprints{seed: maphash.MakeSeed(), distinct: make([]atomic.Uint64, kinds), shared: make([]atomic.Uint64, kinds)}
+	f := &fingerprints{seed: maphash.MakeSeed()}
 	for i := range f.shards {
 		f.shards[i].m = map[uint64]*fpEntry{}
+		f.own[i].m = map[uint64]uint64{}
 	}
 	return f
 }
@@ -79,10 +88,16 @@ func (e *engine) notePage(x *exchange) {
 		s.m[h] = &fpEntry{viewer: uid}
 		s.Unlock()
 		f.size.Add(1)
-		f.distinct[x.kind].Add(1)
+		key := ownKey(x.kind, uid)
+		o := &f.own[key%64]
+		o.Lock()
+		if _, ok := o.m[key]; !ok {
+			o.m[key] = h
+		}
+		o.Unlock()
 		return
 	}
-	first, wasShared := en.viewer, en.shared
+	first := en.viewer
 	other := first != uid && !(e.household > 0 && int(first)/e.household == int(uid)/e.household)
 	if other {
 		en.shared = true
@@ -91,27 +106,36 @@ func (e *engine) notePage(x *exchange) {
 	if !other {
 		return
 	}
-	if !wasShared {
-		f.shared[x.kind].Add(1)
-	}
 	v := e.evidence(OracleFingerprint, x, int(first), evidence.Violation{Field: "page", Where: "body",
 		Value:   fmt.Sprintf("%d bytes", len(x.body)),
 		Excerpt: evidence.Excerpt(x.body, 0, min(len(x.body), 60), 60),
 		Detail:  fmt.Sprintf("the same private page (no canary on it) was served to user #%d first; ", first)})
 	f.mu.Lock()
 	if len(f.pending) < maxPendingFP {
-		f.pending = append(f.pending, pendingFP{kind: x.kind, v: v})
+		f.pending = append(f.pending, pendingFP{key: ownKey(x.kind, uid), fp: h, v: v})
 	}
 	f.mu.Unlock()
 }
 
-// fingerprintOracle judges the pending violations of the personal steps.
+// fingerprintOracle judges the pending violations once the load is over:
+// the viewer's own page on the step is known then.
 type fingerprintOracle struct{}
 
-// personal reports whether most of a step's fingerprints belong to one
-// viewer each: its pages differ by user.
-func personal(distinct, shared uint64) bool {
-	return distinct >= 4 && 2*shared < distinct
+// ownPage reports whether the viewer of key was served, on that step, a
+// page of its own other than fp, which nobody else was served.
+func (f *fingerprints) ownPage(key, fp uint64) bool {
+	o := &f.own[key%64]
+	o.Lock()
+	mine, ok := o.m[key]
+	o.Unlock()
+	if !ok || mine == fp {
+		return false
+	}
+	s := &f.shards[mine%64]
+	s.Lock()
+	defer s.Unlock()
+	en := s.m[mine]
+	return en != nil && !en.shared
 }
 
 func (fingerprintOracle) judge(_ context.Context, j *judgement) error {
@@ -119,7 +143,7 @@ func (fingerprintOracle) judge(_ context.Context, j *judgement) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, p := range f.pending {
-		if personal(f.distinct[p.kind].Load(), f.shared[p.kind].Load()) {
+		if f.ownPage(p.key, p.fp) {
 			j.e.rec.Add(p.v)
 		}
 	}

@@ -29,11 +29,33 @@ type webPortal struct {
 
 	mu       sync.Mutex
 	byNIR    map[string]int
+	byNumber map[string]int
 	sessions map[string]int
 	next     int
 	served   atomic.Int64
 	handed   atomic.Bool
 	lastPage []byte
+}
+
+// file serves a beneficiary's file by its number: to its owner only, or,
+// in mode idor, to whoever is logged in.
+func (p *webPortal) file(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie("sess")
+	viewer, ok := 0, false
+	if err == nil {
+		viewer, ok = p.sessions[c.Value]
+	}
+	if !ok {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	i, known := p.byNumber[r.URL.Path[len("/files/"):]]
+	if !known || (i != viewer && p.mode != "idor") {
+		http.Error(w, "not yours", http.StatusForbidden) // the correct portal checks who asks
+		return
+	}
+	w.Header().Set("Cache-Control", "private, no-store")
+	fmt.Fprintf(w, "<html><body><h1>File</h1><p>NIR %s</p></body></html>", p.pop.User(i).NIR)
 }
 
 // nickname is what a user chose to be called: personal, but no canary.
@@ -43,9 +65,10 @@ func newWebPortal(t *testing.T, seed uint64, users int, mode string) (*webPortal
 	t.Helper()
 	pop, err := population.New(seed, users, population.DefaultMix)
 	require.NoError(t, err)
-	p := &webPortal{pop: pop, mode: mode, byNIR: map[string]int{}, sessions: map[string]int{}}
+	p := &webPortal{pop: pop, mode: mode, byNIR: map[string]int{}, byNumber: map[string]int{}, sessions: map[string]int{}}
 	for i := range users {
 		p.byNIR[pop.NIR(i)] = i
+		p.byNumber[pop.User(i).Number] = i
 	}
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
@@ -60,6 +83,10 @@ func (p *webPortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/files/") {
+		p.file(w, r)
+		return
+	}
 	switch r.Method + " " + r.URL.Path {
 	case "POST /login":
 		i, ok := p.byNIR[r.PostFormValue("nir")]
@@ -133,7 +160,7 @@ description: a server-rendered site with a form login and a session cookie
 seed: 11
 duration: 3s
 users: 200
-journeys: {think: 20ms}
+journeys: {think: 20ms, probes: 0.1}
 rate: {profile: constant, rate: 120}
 portal: {session_cookie: sess}
 flows:
@@ -142,6 +169,7 @@ flows:
       - {name: login, method: POST, path: /login, form: {nir: "{{.User.NIR}}", password: "{{.User.Password}}"}, expect: [303], login: true}
       - {name: account, method: GET, path: /account, expect: [200]}
       - {name: profile, method: GET, path: /profile, expect: [200], expect_own: 0}
+      - {name: file, method: GET, path: "/files/{{.User.Number}}", expect: [200]}
       - {name: logout, method: POST, path: /logout, expect: [303], logout: true}
 thresholds: {error_rate: 0.05, login_success: 0.9}
 `
@@ -228,8 +256,10 @@ func TestMisspeltSessionCookieFailsTheGate(t *testing.T) {
 // correct portal passes.
 func TestSamePageServedToTwoSessions(t *testing.T) {
 	for _, mode := range []string{"same-page", ""} {
-		_, srv := newWebPortal(t, 11, 200, mode)
-		code, out, errOut, r := runWeb(t, srv.URL)
+		// Few users, so that each reads its profile several times: the
+		// oracle judges a user who was served its own page too.
+		_, srv := newWebPortal(t, 11, 40, mode)
+		code, out, errOut, r := runWeb(t, srv.URL, "--users", "40")
 		by := r["violations_by_oracle"].(map[string]any)
 		if mode == "" {
 			require.Equal(t, exitPass, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
@@ -239,5 +269,24 @@ func TestSamePageServedToTwoSessions(t *testing.T) {
 		assert.Greater(t, by["fingerprint"], 0.0)
 		assert.Equal(t, 0.0, by["isolation"], "the page carries no canary")
 		assert.Contains(t, out, "asked GET /profile and received the page of user #")
+	}
+}
+
+// TestBorrowedSessionProbe: a portal that serves a file to whoever is
+// logged in, because the path names its owner (an IDOR), leaks no response
+// to its own users' journeys; the probes that replay a flow's path for one
+// user with another user's session catch it. The correct portal answers
+// them 403 and passes.
+func TestBorrowedSessionProbe(t *testing.T) {
+	for _, mode := range []string{"idor", ""} {
+		_, srv := newWebPortal(t, 11, 200, mode)
+		code, out, errOut, r := runWeb(t, srv.URL)
+		if mode == "" {
+			require.Equal(t, exitPass, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			continue
+		}
+		require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+		assert.Greater(t, r["violations_by_oracle"].(map[string]any)["isolation"], 0.0)
+		assert.Contains(t, out, "asked GET /files/")
 	}
 }
