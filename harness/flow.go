@@ -3,6 +3,7 @@ package harness
 import (
 	"fmt"
 	"math"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -259,6 +260,11 @@ func (p *PortalSpec) validate() []error {
 	if p.HTTP != "" && !containsString(httpVersions, p.HTTP) {
 		errs = append(errs, fieldErr("portal.http", "%q: want auto, 1.1 or 2", p.HTTP))
 	}
+	for k := range p.Headers {
+		if err := checkHeaderName("portal.headers."+k, k); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if h := p.Household; h != nil {
 		if h.Size < 2 {
 			errs = append(errs, fieldErr("portal.household.size", "%d: a household has at least 2 members", h.Size))
@@ -344,6 +350,19 @@ func checkChance(path string, c *Chance) error {
 	}
 	if c.P < 0 || c.P > 1 || math.IsNaN(c.P) {
 		return fieldErr(path, "%v: want a probability between 0 and 1", c.P)
+	}
+	return nil
+}
+
+// reservedHeaderPrefix names the headers crosstalk uses internally (the
+// attribution of each request to its actor): a scenario that set one
+// would attribute responses to the wrong user, so they are refused.
+const reservedHeaderPrefix = "X-Crosstalk-"
+
+func checkHeaderName(path, name string) error {
+	if strings.HasPrefix(http.CanonicalHeaderKey(name), reservedHeaderPrefix) {
+		return fieldErr(path, "%s: headers named %s* are crosstalk's own (the attribution of each request); choose another name",
+			name, reservedHeaderPrefix)
 	}
 	return nil
 }

@@ -184,6 +184,9 @@ func compileStep(sp string, s Step, hosts map[string]string) (stepPlan, []error)
 	}
 	plan.path = tmpl(sp+".path", s.Path)
 	for k, v := range s.Headers {
+		if err := checkHeaderName(sp+".headers."+k, k); err != nil {
+			errs = append(errs, err)
+		}
 		plan.headers[http.CanonicalHeaderKey(k)] = tmpl(sp+".headers."+k, v)
 	}
 	for k, v := range s.Form {

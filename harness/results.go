@@ -14,14 +14,20 @@ import (
 // buffer. Lines are formatted by hand: encoding/json's reflection would cost
 // more than the request itself. It is safe for concurrent use.
 type resultSink struct {
-	mu  sync.Mutex
-	w   *bufio.Writer
-	buf []byte
-	err error
+	mu      sync.Mutex
+	w       *bufio.Writer
+	buf     []byte
+	err     error
+	flushed time.Time
 }
 
+// flushEvery bounds how long a result waits in the buffer: a watcher
+// tailing results.jsonl, or a harness killed mid-run, sees all but the last
+// second.
+const flushEvery = time.Second
+
 func newResultSink(w io.Writer) *resultSink {
-	return &resultSink{w: bufio.NewWriterSize(w, 256<<10), buf: make([]byte, 0, 512)}
+	return &resultSink{w: bufio.NewWriterSize(w, 256<<10), buf: make([]byte, 0, 512), flushed: time.Now()}
 }
 
 // write records one response: n bytes came off the wire, decoded of them
@@ -69,6 +75,9 @@ func (s *resultSink) write(seq uint64, at time.Duration, uid int, step string, r
 	b = append(b, "}\n"...)
 	_, s.err = s.w.Write(b)
 	s.buf = b
+	if s.err == nil && time.Since(s.flushed) >= flushEvery {
+		s.err, s.flushed = s.w.Flush(), time.Now()
+	}
 }
 
 func (s *resultSink) close() error {

@@ -106,6 +106,14 @@ type Thresholds struct {
 	ByTarget map[string]Thresholds `yaml:",inline" json:"by_target,omitempty"`
 }
 
+// MinDuration and MinTimeout are the shortest run and request timeout
+// that mean anything: below them a run measures the harness's start, and
+// every request times out.
+const (
+	MinDuration = 500 * time.Millisecond
+	MinTimeout  = 10 * time.Millisecond
+)
+
 // DefaultErrorRate bounds the error rate of a scenario that sets none: a
 // run that is mostly errors never passes.
 const DefaultErrorRate = 0.5
@@ -255,8 +263,11 @@ func (s *Scenario) Validate() error {
 	if s.Name == "" {
 		add("name", "missing: give the scenario a name")
 	}
-	if s.Duration <= 0 || s.Duration > MaxDuration {
-		add("duration", "%s: want a duration between 1s and %s", s.Duration, MaxDuration)
+	if s.Duration < MinDuration || s.Duration > MaxDuration {
+		add("duration", "%s: want a duration between %s and %s", s.Duration, MinDuration, MaxDuration)
+	}
+	if s.Timeout < 0 || (s.Timeout > 0 && s.Timeout < MinTimeout) {
+		add("timeout", "%s: want at least %s", s.Timeout, MinTimeout)
 	}
 	if s.Users < 1 || s.Users > population.MaxSize {
 		add("users", "%d: want between 1 and %d users", s.Users, population.MaxSize)

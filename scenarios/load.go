@@ -47,12 +47,18 @@ func Names() []string {
 func Load(path string) (*harness.Scenario, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		name := strings.TrimSuffix(filepath.Base(path), ".yaml") + ".yaml"
-		if b, e := shipped.ReadFile(name); e == nil {
-			data, err = b, nil
-		} else {
-			return nil, harness.BadInput("scenario %s: no such file (shipped scenarios: %s)", path, strings.Join(Names(), ", "))
+		// A shipped scenario is named bare (caf-2021); a path that does
+		// not exist is an error, never silently the shipped file of the
+		// same name.
+		if strings.ContainsRune(path, os.PathSeparator) || strings.ContainsRune(path, '/') || filepath.Ext(path) != "" {
+			return nil, harness.BadInput("scenario %s: no such file (a shipped scenario is named without a path or .yaml: %s)",
+				path, strings.Join(Names(), ", "))
 		}
+		b, e := shipped.ReadFile(path + ".yaml")
+		if e != nil {
+			return nil, harness.BadInput("scenario %s: no such file or shipped scenario (shipped: %s)", path, strings.Join(Names(), ", "))
+		}
+		data, err = b, nil
 	}
 	if err != nil {
 		return nil, harness.BadInput("scenario %s: %v", path, err)

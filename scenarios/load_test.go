@@ -113,6 +113,15 @@ func TestLoadMissingFile(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, harness.ClassBadInput, harness.ClassOf(err))
 	assert.Contains(t, err.Error(), "caf-2021")
+	// A path that does not exist is never the shipped scenario of its name.
+	for _, p := range []string{"/no/such/caf-2021.yaml", "elsewhere/caf-2021"} {
+		_, err = Load(p)
+		require.Error(t, err, p)
+		assert.Contains(t, err.Error(), "scenario "+p+": no such file")
+	}
+	sc, err := Load("caf-2021")
+	require.NoError(t, err, "a shipped scenario by its bare name")
+	assert.Equal(t, "caf-2021", sc.Name)
 }
 
 func FuzzParse(f *testing.F) {

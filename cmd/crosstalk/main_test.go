@@ -114,6 +114,7 @@ func TestBadInputExits2(t *testing.T) {
 	require.NoError(t, err)
 	typo := write("typo.yaml", strings.Replace(string(base), "users: 20000", "usres: 20000", 1))
 	fault := write("fault.yaml", strings.Replace(string(base), "type: edge-reload", "type: edge-reboot", 1))
+	reserved := write("reserved.yaml", string(base)+"portal:\n  headers: {X-Crosstalk-Actor: \"3\"}\n")
 	cases := []struct {
 		name string
 		args []string
@@ -129,6 +130,14 @@ func TestBadInputExits2(t *testing.T) {
 		{"no scenario", []string{"run"}, []string{"accepts 1 arg"}},
 		{"unknown command", []string{"fly"}, []string{`unknown command "fly"`}},
 		{"bad seed", []string{"run", caf, "--seed", "abc"}, []string{"--seed"}},
+		{"no such path", []string{"run", "/no/such/caf-2021.yaml"}, []string{"/no/such/caf-2021.yaml: no such file"}},
+		{"rate 0", []string{"run", caf, "--rate", "0"}, []string{"--rate 0: want a positive"}},
+		{"rate NaN", []string{"run", caf, "--rate", "NaN"}, []string{"--rate NaN"}},
+		{"users 0", []string{"run", caf, "--users", "0"}, []string{"--users 0"}},
+		{"negative timeout", []string{"run", caf, "--timeout", "-1s"}, []string{"--timeout -1s"}},
+		{"negative replicas", []string{"run", caf, "--replicas", "-1"}, []string{"--replicas -1"}},
+		{"1 ns run", []string{"run", caf, "--duration", "1ns"}, []string{"--duration 1ns: want at least 500ms"}},
+		{"reserved header", []string{"run", reserved}, []string{"reserved.yaml:", "X-Crosstalk-Actor", "crosstalk's own"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

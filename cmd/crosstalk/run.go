@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,7 +98,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	if err := applyOverrides(sc, f); err != nil {
+	if err := applyOverrides(sc, f, cmd.Flags().Changed); err != nil {
 		return err
 	}
 	reference.Complete(sc) // a scenario with no flows follows the reference portal's journeys
@@ -119,6 +120,11 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	target, notes, err := newTarget(sc, f, cmd.Flags().Changed, set, stderr)
 	if err != nil {
 		return err
+	}
+	if r, ok := target.(interface{ RunID() string }); ok {
+		// Printed even with --quiet: a harness killed with SIGKILL leaves
+		// its stack, and this is how to find it.
+		fmt.Fprintf(stderr, "crosstalk: run %s (if this process is killed: crosstalk down --run %s)\n", r.RunID(), r.RunID())
 	}
 	out := f.out
 	if out == "" {
@@ -163,7 +169,10 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	return nil
 }
 
-func applyOverrides(sc *harness.Scenario, f runFlags) error {
+// applyOverrides puts the flags the user set over the scenario's values.
+// A flag set to zero, a negative number or NaN is refused with its name:
+// it never silently means "the scenario's value".
+func applyOverrides(sc *harness.Scenario, f runFlags, changed func(string) bool) error {
 	if f.seed != "" {
 		s, err := population.ParseSeed(f.seed)
 		if err != nil {
@@ -171,29 +180,38 @@ func applyOverrides(sc *harness.Scenario, f runFlags) error {
 		}
 		sc.Seed = s
 	}
-	if f.duration < 0 {
-		return harness.BadInput("--duration %s: must be positive", f.duration)
-	}
-	if f.duration > 0 {
+	if changed("duration") {
+		if f.duration < harness.MinDuration {
+			return harness.BadInput("--duration %s: want at least %s", f.duration, harness.MinDuration)
+		}
 		sc.Duration = f.duration
 	}
-	if f.rate < 0 {
-		return harness.BadInput("--rate %v: must be positive", f.rate)
-	}
-	if f.rate > 0 {
+	if changed("rate") {
+		if !(f.rate > 0) || math.IsInf(f.rate, 0) {
+			return harness.BadInput("--rate %v: want a positive number of requests per second", f.rate)
+		}
 		sc.Rate = sc.Rate.Scaled(f.rate)
 	}
-	if f.users < 0 {
-		return harness.BadInput("--users %d: must be positive", f.users)
-	}
-	if f.users > 0 {
+	if changed("users") {
+		if f.users < 1 {
+			return harness.BadInput("--users %d: want at least 1", f.users)
+		}
 		sc.Users = f.users
 	}
-	if f.maxRequests > 0 {
+	if changed("max-requests") {
+		if f.maxRequests < 1 {
+			return harness.BadInput("--max-requests %d: want at least 1", f.maxRequests)
+		}
 		sc.MaxRequests = f.maxRequests
 	}
-	if f.timeout > 0 {
+	if changed("timeout") {
+		if f.timeout < harness.MinTimeout {
+			return harness.BadInput("--timeout %s: want at least %s", f.timeout, harness.MinTimeout)
+		}
 		sc.Timeout = f.timeout
+	}
+	if changed("replicas") && (f.replicas < 1 || f.replicas > 64) {
+		return harness.BadInput("--replicas %d: want between 1 and 64", f.replicas)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -54,7 +55,16 @@ type Recorder struct {
 	w        *bufio.Writer
 	enc      *json.Encoder
 	err      error
+	// sync is the stream's fsync, when it is a file; synced is when it
+	// last ran.
+	sync   func() error
+	synced time.Time
 }
+
+// syncEvery bounds how often the evidence file is fsynced: every violation
+// reaches the operating system at once (a killed harness loses none), and
+// the disk within this long (a crashed machine loses at most this much).
+const syncEvery = 200 * time.Millisecond
 
 // NewRecorder returns a recorder for a population of size users that
 // streams to w (nil: no stream), keeps the first keep violations, and counts
@@ -67,6 +77,9 @@ func NewRecorder(size int, w io.Writer, keep int, oracles []string) *Recorder {
 	if w != nil {
 		r.w = bufio.NewWriter(w)
 		r.enc = json.NewEncoder(r.w)
+		if f, ok := w.(interface{ Sync() error }); ok {
+			r.sync = f.Sync
+		}
 	}
 	return r
 }
@@ -92,6 +105,12 @@ func (r *Recorder) Add(v Violation) {
 	}
 	if r.enc != nil && r.err == nil {
 		r.err = r.enc.Encode(v)
+		if r.err == nil {
+			r.err = r.w.Flush()
+		}
+		if r.err == nil && r.sync != nil && time.Since(r.synced) >= syncEvery {
+			r.err, r.synced = r.sync(), time.Now()
+		}
 	}
 }
 
@@ -119,6 +138,9 @@ func (r *Recorder) Close() (Summary, error) {
 	defer r.mu.Unlock()
 	if r.w != nil && r.err == nil {
 		r.err = r.w.Flush()
+	}
+	if r.sync != nil && r.err == nil {
+		r.err = r.sync()
 	}
 	by := make(map[string]uint64, len(r.byOracle))
 	for k, v := range r.byOracle {
