@@ -140,7 +140,16 @@ func TestUpAndDown(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "the detached stack serves")
 
+	run := regexp.MustCompile(`crosstalk down --run (\S+)`).FindStringSubmatch(out)
+	require.Len(t, run, 2, out)
+
 	code, out, errOut = crosstalk(t, "down")
+	require.Equal(t, exitPass, code, errOut)
+	resp, err = http.Get(portal[1] + "/login")
+	require.NoError(t, err, "down without --run leaves a detached stack alone: %s", out)
+	resp.Body.Close()
+
+	code, out, errOut = crosstalk(t, "down", "--run", run[1])
 	require.Equal(t, exitPass, code, errOut)
 	assert.Regexp(t, `removed [1-9]\d* containers`, out)
 	_, err = http.Get(portal[1] + "/login")

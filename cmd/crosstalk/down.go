@@ -13,12 +13,18 @@ import (
 // newDownCmd removes stacks left running.
 func newDownCmd(stdout io.Writer) *cobra.Command {
 	var run string
+	var all bool
 	c := &cobra.Command{
 		Use:   "down",
-		Short: "Remove every container, network and volume crosstalk started",
-		Long: `Remove every container, network and volume labelled crosstalk.run (those of
-one run with --run ID), whatever started them: crosstalk up --detach, or a run
-killed before it could clean up.`,
+		Short: "Remove the containers, networks and volumes that dead crosstalk runs left",
+		Long: `Remove what crosstalk runs left behind: by default the stacks of runs whose
+process is gone (killed before it could clean up); with --run ID that run's
+stack, whoever started it (crosstalk up --detach prints its id); with --all
+every crosstalk stack on the machine, another user's live run and detached
+stacks included.`,
+		Example: `  crosstalk down                         # what dead runs left
+  crosstalk down --run 20261124-101500-a1b2c3   # one stack, detached or not
+  crosstalk down --all                   # everything labelled crosstalk.run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cli, err := docker.NewClient(cmd.Context())
@@ -26,14 +32,23 @@ killed before it could clean up.`,
 				return harness.TargetFailure(fmt.Errorf("no Docker engine: %w", err))
 			}
 			defer cli.Close()
-			n, err := docker.Down(cmd.Context(), cli, run)
+			if run != "" {
+				n, err := docker.Down(cmd.Context(), cli, run)
+				if err != nil {
+					return harness.TargetFailure(err)
+				}
+				fmt.Fprintf(stdout, "removed %d containers, networks and volumes of run %s\n", n, run)
+				return nil
+			}
+			runs, n, err := docker.Sweep(cmd.Context(), cli, all)
 			if err != nil {
 				return harness.TargetFailure(err)
 			}
-			fmt.Fprintf(stdout, "removed %d containers, networks and volumes labelled %s\n", n, docker.Label)
+			fmt.Fprintf(stdout, "removed %d containers, networks and volumes of %d runs %v\n", n, len(runs), runs)
 			return nil
 		},
 	}
-	c.Flags().StringVar(&run, "run", "", "remove only this run's stack (default: every crosstalk stack)")
+	c.Flags().StringVar(&run, "run", "", "remove this run's stack, detached or live")
+	c.Flags().BoolVar(&all, "all", false, "remove every crosstalk stack, live runs' and detached ones included")
 	return c
 }

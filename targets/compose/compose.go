@@ -37,6 +37,7 @@ type Stack struct {
 	file     string
 	entry    string   // service:port the load goes to
 	volumes  []string // the file's own (not external) named volumes
+	networks []string // the file's own networks, and its default one
 	progress func(string)
 	runID    string
 
@@ -72,6 +73,9 @@ func New(file, entry string, progress func(string)) (*Stack, error) {
 		Volumes map[string]struct {
 			External any `yaml:"external"`
 		} `yaml:"volumes"`
+		Networks map[string]struct {
+			External any `yaml:"external"`
+		} `yaml:"networks"`
 	}
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, harness.BadInput("%s: %v", file, err)
@@ -91,8 +95,17 @@ func New(file, entry string, progress func(string)) (*Stack, error) {
 			s.volumes = append(s.volumes, name)
 		}
 	}
+	// The default network compose creates is the file's own too, and is
+	// labelled like its services, so that down finds it.
+	s.networks = []string{"default"}
+	for name, n := range doc.Networks {
+		if name != "default" && (n.External == nil || n.External == false) {
+			s.networks = append(s.networks, name)
+		}
+	}
 	sort.Strings(s.services)
 	sort.Strings(s.volumes)
+	sort.Strings(s.networks)
 	sort.Strings(published)
 	if s.entry == "" {
 		return nil, harness.BadInput("--entry SERVICE:PORT: name the service the load goes to, and its container port (services publishing ports in %s: %s)",
@@ -111,6 +124,9 @@ func New(file, entry string, progress func(string)) (*Stack, error) {
 // Name implements harness.Target.
 func (s *Stack) Name() string { return "compose" }
 
+// RunID is the value of the crosstalk.run label of this stack's objects.
+func (s *Stack) RunID() string { return s.runID }
+
 // Start implements harness.Target: compose up, waiting for the services to
 // be running (and healthy where they declare a health check), then the entry
 // service's published port on 127.0.0.1.
@@ -119,14 +135,25 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 	// down, by an override file merged over the user's.
 	var override strings.Builder
 	override.WriteString("services:\n")
+	labels := docker.Labels(s.runID, false)
+	label := func(name string) {
+		fmt.Fprintf(&override, "  %q:\n    labels:\n", name)
+		for _, k := range []string{docker.Label, docker.OwnerLabel} {
+			fmt.Fprintf(&override, "      %s: %q\n", k, labels[k])
+		}
+	}
 	for _, name := range s.services {
-		fmt.Fprintf(&override, "  %q:\n    labels:\n      %s: %q\n", name, docker.Label, s.runID)
+		label(name)
 	}
 	if len(s.volumes) > 0 {
 		override.WriteString("volumes:\n")
 		for _, name := range s.volumes {
-			fmt.Fprintf(&override, "  %q:\n    labels:\n      %s: %q\n", name, docker.Label, s.runID)
+			label(name)
 		}
+	}
+	override.WriteString("networks:\n")
+	for _, name := range s.networks {
+		label(name)
 	}
 	docker.Configure() // before testcontainers reads its environment
 	dc, err := tccompose.NewDockerComposeWith(tccompose.WithStackFiles(s.file),

@@ -165,7 +165,7 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 		}
 	}
 	s.progress("run " + s.runID + ": creating the private network")
-	s.net, err = network.New(ctx, network.WithLabels(map[string]string{docker.Label: s.runID}))
+	s.net, err = network.New(ctx, network.WithLabels(docker.Labels(s.runID, s.keep)))
 	if err != nil {
 		return "", fmt.Errorf("creating the network: %w", err)
 	}
@@ -237,7 +237,7 @@ func (s *Stack) run(ctx context.Context, service, image, port string, opts ...te
 	all := append([]testcontainers.ContainerCustomizer{
 		network.WithNetwork([]string{service}, s.net),
 		testcontainers.WithName("crosstalk-" + s.runID + "-" + service),
-		testcontainers.WithLabels(map[string]string{docker.Label: s.runID, docker.ServiceLabel: service}),
+		testcontainers.WithLabels(s.labels(service)),
 		loopbackPort(port, hostPort),
 	}, opts...)
 	c, err := testcontainers.Run(ctx, image, all...)
@@ -277,4 +277,12 @@ func (s *Stack) Stop(ctx context.Context) error {
 	}
 	defer s.cli.Close()
 	return docker.RemoveAll(ctx, s.cli, s.runID)
+}
+
+// labels are the labels of service's container: the run's, and the
+// service's name.
+func (s *Stack) labels(service string) map[string]string {
+	l := docker.Labels(s.runID, s.keep)
+	l[docker.ServiceLabel] = service
+	return l
 }
