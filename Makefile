@@ -2,16 +2,21 @@
 GO ?= go
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: build test test-images demo bench lint fuzz images clean
+.PHONY: build test race test-images demo bench lint fuzz images clean
 
 build:
 	$(GO) build -o bin/crosstalk ./cmd/crosstalk
 
 # -p 1: one package at a time, so that no test binary compiles beside the
 # load tests, whose latency and error thresholds are measured on two cores.
-test: lint test-images build
+test: lint test-images build race
 	$(GO) test -p 1 -count=1 -timeout 25m ./...
 	bin/crosstalk selftest
+
+# The race detector on the engine, the oracles, the portal and the targets
+# that run in-process (their load tests are skipped with -short).
+race:
+	$(GO) test -race -short -count=1 ./harness/... ./targets/portal/... ./targets/embedded/... ./targets/url/... ./internal/docker/...
 
 # The container tests need the images; without a Docker engine they skip,
 # except in CI (CI set), where they fail.

@@ -61,6 +61,7 @@ type engine struct {
 	calls, seq             atomic.Uint64
 	loginAttempts, loginOK atomic.Uint64
 	flowFailures           atomic.Uint64
+	panics                 panicked
 	cachedPrivate          atomic.Uint64
 	firstCached            atomic.Pointer[cachedPage]
 	firstFlowFailure       atomic.Pointer[flowFailure]
@@ -298,8 +299,22 @@ func (e *engine) idleAgain(id actorID) {
 // so it never changes what a cache keys on.
 const attrHeader = "X-Crosstalk-Actor"
 
-// RoundTrip implements http.RoundTripper.
-func (e *engine) RoundTrip(req *http.Request) (*http.Response, error) {
+// RoundTrip implements http.RoundTripper. It runs on vegeta's workers: a
+// panic in it is recovered, recorded and made the error of that request,
+// so that the run still heals, reports and stops.
+func (e *engine) RoundTrip(req *http.Request) (resp *http.Response, err error) {
+	defer func() {
+		if perr := e.panics.recovered("a request worker", recover()); perr != nil {
+			resp, err = nil, perr
+		}
+	}()
+	if testHookRoundTrip != nil {
+		testHookRoundTrip()
+	}
+	return e.roundTrip(req)
+}
+
+func (e *engine) roundTrip(req *http.Request) (*http.Response, error) {
 	attr := req.Header[attrHeader]
 	// The request is built by vegeta for this hit and never reused, so
 	// editing its headers in place is safe.

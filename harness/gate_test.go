@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,4 +158,70 @@ func TestMatrixCountsOnlyTheTriggerCell(t *testing.T) {
 	m = run(none, MatrixColumn{Fault: "load-spike", Faults: spike})
 	assert.Empty(t, m.Missed)
 	assert.True(t, m.Pass)
+}
+
+// reloadLog is a target around a portal written for the test whose edge
+// reloads are logged.
+type reloadLog struct {
+	portalTarget
+	log []string
+}
+
+func (r *reloadLog) ReloadEdge(_ context.Context, rules string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev := "a"
+	if len(r.log) > 0 {
+		prev = r.log[len(r.log)-1]
+	}
+	r.log = append(r.log, rules)
+	return prev, nil
+}
+
+// TestPanicInARequestWorker: a panic injected into a request worker ends
+// the run as a harness error, with the stack in the record, and the fault
+// that was active is healed.
+func TestPanicInARequestWorker(t *testing.T) {
+	sc := gateScenario(t, 40)
+	pop, err := population.New(sc.Seed, sc.Users, population.DefaultMix)
+	require.NoError(t, err)
+	srv := httptest.NewServer(&jsonPortal{pop: pop, tokens: map[string]int{}, last: -1})
+	defer srv.Close()
+	var calls atomic.Int64
+	testHookRoundTrip = func() {
+		if calls.Add(1) == 100 { // under the fault: it starts at 20% of 1.5 s at 150 req/s
+			panic("injected")
+		}
+	}
+	defer func() { testHookRoundTrip = nil }()
+	tgt := &reloadLog{portalTarget: portalTarget{srv: srv}}
+	rec, err := Run(t.Context(), sc, tgt, Options{Out: t.TempDir()})
+	require.NotNil(t, rec)
+	assert.Equal(t, ClassTarget, ClassOf(err))
+	assert.ErrorContains(t, err, "harness panic in a request worker: injected")
+	assert.Equal(t, VerdictError, rec.Verdict)
+	require.NotNil(t, rec.Panic)
+	assert.Contains(t, rec.Panic.Stack, "TestPanicInARequestWorker")
+	assert.Equal(t, []string{"b", "a"}, tgt.log, "the fault was applied and healed")
+}
+
+// TestPacerWaitIsInterruptible: with a rate of almost nothing, the next
+// hit is seconds away; a stop ends the wait at once.
+func TestPacerWaitIsInterruptible(t *testing.T) {
+	p := newProfilePacer(RateProfile{Profile: "constant", Rate: 0.05}, time.Minute, 0)
+	stop := make(chan struct{})
+	p.stop = stop
+	done := make(chan bool)
+	go func() {
+		_, stopped := p.Pace(0, 0) // the first hit is 20 s away
+		done <- stopped
+	}()
+	time.Sleep(20 * time.Millisecond)
+	close(stop)
+	select {
+	case stopped := <-done:
+		assert.True(t, stopped)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the pacer kept waiting for a hit 20 s away")
+	}
 }

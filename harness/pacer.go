@@ -22,7 +22,15 @@ type profilePacer struct {
 	mu       sync.Mutex
 	last     time.Duration
 	expected float64 // requests due by last, the multiplier applied
+
+	// stop, when closed, ends a long wait at once: vegeta sleeps the wait
+	// Pace returns without looking at its own stop, so a long one (a rate
+	// of zero until the spike) is waited here instead.
+	stop <-chan struct{}
 }
+
+// longWait is the wait above which Pace waits itself, interruptibly.
+const longWait = 50 * time.Millisecond
 
 // segment is a span of the run whose rate goes linearly from r0 to r1.
 type segment struct {
@@ -73,6 +81,21 @@ func (p *profilePacer) setFactor(f float64) { p.factor.Store(math.Float64bits(f)
 // each hit; it integrates the profile, times the multiplier in force, since
 // the previous call.
 func (p *profilePacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	wait, stop := p.pace(elapsed, hits)
+	if stop || wait < longWait || p.stop == nil {
+		return wait, stop
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-p.stop:
+		return 0, true
+	case <-t.C:
+		return 0, false
+	}
+}
+
+func (p *profilePacer) pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
 	if p.max > 0 && hits >= p.max {
 		return 0, true
 	}

@@ -28,6 +28,8 @@ type Record struct {
 	Users       int       `json:"users"`
 	StartedAt   time.Time `json:"started_at"`
 	Interrupted bool      `json:"interrupted,omitempty"`
+	// Panic is the first panic the harness recovered from, with its stack.
+	Panic *PanicRecord `json:"panic,omitempty"`
 	// SharedCache counts the authenticated pages answered from a shared
 	// cache (X-Cache: HIT, Age), when any was.
 	SharedCache *SharedCache `json:"shared_cache,omitempty"`

@@ -291,6 +291,7 @@ func runLoad(ctx context.Context, p *plan, st *stack) *loadResult {
 		maxReq = DefaultMaxRequests
 	}
 	pacer := newProfilePacer(sc.Rate, sc.Duration, maxReq)
+	pacer.stop = ctx.Done() // Ctrl-C ends even a long wait for the next hit
 	nem.pacer = pacer
 	maxWorkers := p.opt.MaxWorkers
 	if maxWorkers == 0 {
@@ -304,10 +305,25 @@ func runLoad(ctx context.Context, p *plan, st *stack) *loadResult {
 	startAt := time.Now()
 	e.start = startAt
 	nemDone := make(chan error, 1)
-	go func() { nemDone <- nem.run(runCtx, startAt, func(error) { atk.Stop() }) }()
+	go func() {
+		var err error
+		defer func() {
+			// A panic in the scheduler stops the load; the faults it
+			// applied are healed here, as at the end of a run.
+			if perr := e.panics.recovered("the fault scheduler", recover()); perr != nil {
+				atk.Stop()
+				err = errors.Join(perr, nem.healAll())
+			}
+			nemDone <- err
+		}()
+		err = nem.run(runCtx, startAt, func(error) { atk.Stop() })
+	}()
 	progress := make(chan struct{})
 	if p.opt.Progress != nil {
-		go report(progress, e, nem, sc.Duration, startAt, p.opt.Progress)
+		go func() {
+			defer func() { _ = e.panics.recovered("the progress reporter", recover()) }()
+			report(progress, e, nem, sc.Duration, startAt, p.opt.Progress)
+		}()
 	}
 	results := atk.Attack(e.target, pacer, sc.Duration, sc.Name)
 	done := ctx.Done()
@@ -398,7 +414,12 @@ func record(p *plan, load *loadResult, judgeErr error, rec *Record) (*Record, er
 	}
 	blindFaults := blindFaults(rec.Faults, timeline, p.logsIn())
 
-	runErr := errors.Join(load.nemErr, judgeErr, evErr, resErr)
+	var panicErr error
+	if pr := e.panics.first.Load(); pr != nil {
+		rec.Panic = pr
+		panicErr = fmt.Errorf("harness panic in %s: %s (the stack is in report.json)", pr.Where, pr.Value)
+	}
+	runErr := errors.Join(load.nemErr, judgeErr, evErr, resErr, panicErr)
 	switch {
 	case rec.Violations > 0:
 		// Leaks outrank errors: a run with confirmed violations fails the
