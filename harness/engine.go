@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -62,9 +63,15 @@ type engine struct {
 	loginAttempts, loginOK atomic.Uint64
 	flowFailures           atomic.Uint64
 	panics                 panicked
-	cachedPrivate          atomic.Uint64
-	firstCached            atomic.Pointer[cachedPage]
-	firstFlowFailure       atomic.Pointer[flowFailure]
+	// closed is set when the run stopped counting responses (a load
+	// abandoned at the end of the shutdown budget).
+	closed atomic.Bool
+	// abort ends the requests in flight (an interrupted run).
+	abortCtx         context.Context
+	abortStart       context.CancelFunc
+	cachedPrivate    atomic.Uint64
+	firstCached      atomic.Pointer[cachedPage]
+	firstFlowFailure atomic.Pointer[flowFailure]
 
 	bufs, decoded sync.Pool
 }
@@ -152,6 +159,7 @@ func newEngine(c engineConfig) *engine {
 		e.staff = newStaffEngine(*c.advisers, c.pop)
 	}
 	e.tokens.init()
+	e.abortCtx, e.abortStart = context.WithCancel(context.Background())
 	e.oracles = []responseOracle{isolationOracle{}, failClosedOracle{}, breadthOracle{}, sessionOracle{}}
 	e.probes = e.probeSteps()
 	e.bufs.New = func() any { b := make([]byte, 0, 32<<10); return &b }
@@ -314,7 +322,17 @@ func (e *engine) RoundTrip(req *http.Request) (resp *http.Response, err error) {
 	return e.roundTrip(req)
 }
 
+// abortInFlight ends the requests in flight: the run was interrupted.
+func (e *engine) abortInFlight() { e.abortStart() }
+
 func (e *engine) roundTrip(req *http.Request) (*http.Response, error) {
+	if e.abortCtx.Err() != nil {
+		return nil, context.Canceled
+	}
+	ctx, cancel := context.WithCancel(req.Context())
+	defer context.AfterFunc(e.abortCtx, cancel)()
+	defer cancel()
+	req = req.WithContext(ctx)
 	attr := req.Header[attrHeader]
 	// The request is built by vegeta for this hit and never reused, so
 	// editing its headers in place is safe.
@@ -377,6 +395,9 @@ func (e *engine) kindOf(id actorID) kind {
 
 // observe judges one response and moves its actor on.
 func (e *engine) observe(x *exchange) {
+	if e.closed.Load() {
+		return
+	}
 	x.seq = e.seq.Add(1)
 	x.at = time.Since(e.start)
 	if x.resp != nil {

@@ -21,12 +21,13 @@ type FaultEvent struct {
 
 // nemesis applies and heals the scenario's faults on schedule.
 type nemesis struct {
-	t      Target
-	pacer  *profilePacer
-	plan   []FaultSpec
-	total  time.Duration
-	start  time.Time
-	active atomic.Pointer[[]string]
+	healTimeout atomic.Int64 // a heal's bound, if not the default
+	t           Target
+	pacer       *profilePacer
+	plan        []FaultSpec
+	total       time.Duration
+	start       time.Time
+	active      atomic.Pointer[[]string]
 
 	mu     sync.Mutex
 	events []FaultEvent
@@ -129,7 +130,11 @@ func (n *nemesis) heal(i int) error {
 		return nil
 	}
 	f := n.plan[i]
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	timeout := 30 * time.Second
+	if d := n.healTimeout.Load(); d > 0 {
+		timeout = time.Duration(d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := f.Fault.Heal(ctx, n.t)
 	end := time.Since(n.start).Seconds()
@@ -153,13 +158,20 @@ func (n *nemesis) heal(i int) error {
 	return nil
 }
 
+// healAll heals every fault still applied, in parallel: under a shutdown
+// budget, two slow heals must not add up.
 func (n *nemesis) healAll() error {
-	var errs []error
+	errs := make([]error, len(n.plan))
+	var wg sync.WaitGroup
 	for i := range n.plan {
-		errs = append(errs, n.heal(i))
+		wg.Go(func() { errs[i] = n.heal(i) })
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// healWithin bounds each heal from now on (a shutdown budget).
+func (n *nemesis) healWithin(d time.Duration) { n.healTimeout.Store(int64(max(d, time.Second))) }
 
 // publish refreshes the list of active faults; n.mu is held.
 func (n *nemesis) publish() {

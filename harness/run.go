@@ -42,7 +42,20 @@ type Options struct {
 	Wire WireSpec
 	// Replay is the command line that reproduces the run, for the record.
 	Replay string
+	// ShutdownBudget bounds the time from Ctrl-C (or SIGTERM) to the end of
+	// the run: the load stops, faults heal in parallel, the report is
+	// written, the target stops; what is left when it ends is skipped and
+	// named in the report (0: DefaultShutdownBudget).
+	ShutdownBudget time.Duration
+	// Report, if set, is called with the record before the target stops,
+	// so that the report exists even if the process is killed during the
+	// stop.
+	Report func(*Record) error
 }
+
+// DefaultShutdownBudget is Docker's and Kubernetes' grace period before
+// SIGKILL.
+const DefaultShutdownBudget = 10 * time.Second
 
 // DefaultMaxWorkers bounds concurrent requests: high, so that queueing delay
 // shows in latency instead of being hidden (coordinated omission), but
@@ -87,8 +100,17 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 		return rec.failed(err)
 	}
 	load := runLoad(ctx, p, st)
+	st.load = load
 	judgeErr := judge(p, st, load, rec)
-	return record(p, load, judgeErr, rec)
+	rec, err = record(p, load, judgeErr, rec)
+	if opt.Report != nil {
+		// The report is written before the target stops: a process killed
+		// during the stop leaves it complete.
+		if rerr := opt.Report(rec); rerr != nil {
+			err = errors.Join(err, TargetFailure(fmt.Errorf("writing the report: %w", rerr)))
+		}
+	}
+	return rec, err
 }
 
 // plan is what prepare makes of a scenario.
@@ -172,6 +194,7 @@ type stack struct {
 	base      string
 	transport *http.Transport
 	e         *engine
+	load      *loadResult // once the load ran
 }
 
 // stop closes the transport and stops the target; it is safe on a stack
@@ -183,7 +206,11 @@ func (st *stack) stop(status func(string)) {
 	if st.transport != nil {
 		st.transport.CloseIdleConnections()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	timeout := time.Minute
+	if st.load != nil {
+		timeout = st.load.budgetLeft(timeout, 2*time.Second)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := st.t.Stop(ctx); err != nil && status != nil {
 		status(fmt.Sprintf("stopping target %s: %v", st.t.Name(), err))
@@ -277,6 +304,17 @@ type loadResult struct {
 	elapsed     time.Duration
 	interrupted bool
 	nemErr      error
+	// deadline is when the shutdown budget ends, after an interruption.
+	deadline time.Time
+}
+
+// budgetLeft is the time left of the shutdown budget, at least min; a run
+// that was not interrupted has all the time it needs.
+func (r *loadResult) budgetLeft(normal, floor time.Duration) time.Duration {
+	if !r.interrupted {
+		return normal
+	}
+	return max(time.Until(r.deadline), floor)
 }
 
 // runLoad runs the load at the scenario's rate for its duration, with the
@@ -327,6 +365,7 @@ func runLoad(ctx context.Context, p *plan, st *stack) *loadResult {
 	}
 	results := atk.Attack(e.target, pacer, sc.Duration, sc.Name)
 	done := ctx.Done()
+	var abandon <-chan time.Time
 drain:
 	for {
 		select {
@@ -335,8 +374,22 @@ drain:
 				break drain
 			}
 		case <-done:
-			r.interrupted, done = true, nil
+			// Interrupted: stop the load and abort what is in flight,
+			// within a quarter of the shutdown budget.
+			budget := p.opt.ShutdownBudget
+			if budget <= 0 {
+				budget = DefaultShutdownBudget
+			}
+			r.interrupted, r.deadline, done = true, time.Now().Add(budget), nil
+			nem.healWithin(budget / 2)
 			atk.Stop()
+			e.abortInFlight()
+			abandon = time.After(budget / 4)
+		case <-abandon:
+			// Workers still blocked: leave them, their responses are
+			// no longer counted.
+			e.closed.Store(true)
+			break drain
 		}
 	}
 	r.elapsed = time.Since(startAt)
@@ -349,12 +402,18 @@ drain:
 
 // judge runs the after-run oracles.
 func judge(p *plan, st *stack, load *loadResult, rec *Record) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), load.budgetLeft(5*time.Minute, time.Second)/2)
 	defer cancel()
 	j := &judgement{e: load.e, t: st.t, sc: p.sc, rec: rec, tr: st.transport}
 	var errs []error
 	for _, o := range afterRun {
 		errs = append(errs, o.judge(ctx, j))
+	}
+	if err := errors.Join(errs...); err != nil && load.interrupted && ctx.Err() != nil {
+		// Interrupted: what the budget left no time for is skipped, and
+		// said so; the run is an interrupted one anyway.
+		j.note("skipped by the shutdown budget: " + err.Error())
+		return nil
 	}
 	return errors.Join(errs...)
 }

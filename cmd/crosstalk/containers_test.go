@@ -100,10 +100,12 @@ func TestContainersInterruptedCleansUp(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
+	var cancelledAt time.Time
 	go func() { // Ctrl-C once responses stream to disk: the stack is up, the load runs
 		for ctx.Err() == nil {
 			if fi, err := os.Stat(filepath.Join(dir, "results.jsonl")); err == nil && fi.Size() > 0 {
 				time.Sleep(2 * time.Second)
+				cancelledAt = time.Now()
 				cancel()
 				return
 			}
@@ -117,6 +119,9 @@ func TestContainersInterruptedCleansUp(t *testing.T) {
 	r := report(t, dir)
 	assert.Equal(t, true, r["interrupted"])
 	assert.Greater(t, r["requests"], 0.0)
+	fi, err := os.Stat(filepath.Join(dir, "report.json"))
+	require.NoError(t, err)
+	assert.Less(t, fi.ModTime().Sub(cancelledAt), 10*time.Second, "the report is written within the shutdown budget, before the stack stops")
 
 	f := make(client.Filters).Add("label", docker.Label)
 	cs, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: f})

@@ -34,8 +34,21 @@ const (
 var errGateFailed = errors.New("gate failed")
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The first Ctrl-C or SIGTERM stops the run within its shutdown budget
+	// (the report is written, the faults healed, the target stopped); a
+	// second one quits at once: crosstalk down removes what is left.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		fmt.Fprintln(os.Stderr, "\ncrosstalk: stopping: healing the faults, writing the report (again to quit at once)")
+		cancel()
+		<-sigs
+		fmt.Fprintln(os.Stderr, "crosstalk: quitting now; crosstalk down removes what this run left")
+		os.Exit(exitTarget)
+	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	if err != nil && !errors.Is(err, errGateFailed) {
 		fmt.Fprintln(os.Stderr, "crosstalk:", err)

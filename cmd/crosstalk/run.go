@@ -44,6 +44,8 @@ type runFlags struct {
 	caFile      string
 	insecure    bool
 	http        string
+	// shutdownBudget bounds the time from Ctrl-C or SIGTERM to exit.
+	shutdownBudget time.Duration
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -89,6 +91,7 @@ the faults and writes the report of what ran.`,
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress line")
 	fl.StringVar(&f.caFile, "ca-file", "", "https targets: a PEM file of CAs to trust beside the system's (default: the scenario's portal.tls.ca_file)")
 	fl.BoolVar(&f.insecure, "insecure", false, "https targets: do not check the certificate (refused unless the target is on a loopback address)")
+	fl.DurationVar(&f.shutdownBudget, "shutdown-budget", harness.DefaultShutdownBudget, "after Ctrl-C or SIGTERM: stop the load, heal, write the report and stop the target within this long (what is left is skipped and named in the report); a second signal quits at once")
 	fl.StringVar(&f.http, "http", "", `HTTP version: auto (HTTP/2 when the server offers it by ALPN, as browsers do), 1.1 or 2 (default: the scenario's portal.http, or auto)`)
 	return c
 }
@@ -142,19 +145,26 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 		pl = &progressLine{w: stderr}
 		opts.Progress = pl.show
 	}
+	written := false
+	opts.ShutdownBudget = f.shutdownBudget
+	opts.Report = func(rec *harness.Record) error {
+		rec.Notes = append(notes, rec.Notes...)
+		written = true
+		return reports.WriteAll(out, rec)
+	}
 	fmt.Fprintf(stderr, "crosstalk: %s on %s: %d users, %s, defects: %s\n", sc.Name, target.Name(), sc.Users, sc.Duration, orNone(set.Names()))
 	rec, runErr := harness.Run(cmd.Context(), sc, target, opts)
-	if rec != nil {
-		rec.Notes = append(notes, rec.Notes...)
-	}
 	if pl != nil {
 		pl.done()
 	}
 	if rec == nil || (runErr != nil && harness.ClassOf(runErr) == harness.ClassBadInput) {
 		return runErr
 	}
-	if err := reports.WriteAll(out, rec); err != nil {
-		return harness.TargetFailure(fmt.Errorf("writing the reports to %s: %w", out, err))
+	if !written { // the run ended before its record was complete (the target could not start)
+		rec.Notes = append(notes, rec.Notes...)
+		if err := reports.WriteAll(out, rec); err != nil {
+			return harness.TargetFailure(fmt.Errorf("writing the reports to %s: %w", out, err))
+		}
 	}
 	if err := reports.Summary(stdout, rec); err != nil {
 		return err
