@@ -2,7 +2,7 @@
 GO ?= go
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: build test race test-images demo bench lint fuzz images clean
+.PHONY: build test race test-images demo soak bench lint fuzz images clean
 
 build:
 	$(GO) build -o bin/crosstalk ./cmd/crosstalk
@@ -30,6 +30,12 @@ test-images:
 demo: build
 	bin/crosstalk run scenarios/caf-2021.yaml --out out/caf-2021 --duration 15s; test $$? -eq 1
 	bin/crosstalk run scenarios/caf-2021.yaml --out out/caf-2021-fixed --duration 15s --defects none
+
+# A soak on the embedded stack: the resident set after the warm-up and at
+# the end is the "memory" line of the summary.
+DURATION ?= 20m
+soak: build
+	bin/crosstalk run scenarios/soak.yaml --duration $(DURATION) --out out/soak --quiet
 
 bench:
 	$(GO) test -run '^$$' -bench 'Scan$$' -benchmem ./harness/canary/

@@ -28,6 +28,8 @@ type Record struct {
 	Users       int       `json:"users"`
 	StartedAt   time.Time `json:"started_at"`
 	Interrupted bool      `json:"interrupted,omitempty"`
+	// Memory samples the harness's heap and resident set every 10 s.
+	Memory []MemorySample `json:"memory,omitempty"`
 	// Panic is the first panic the harness recovered from, with its stack.
 	Panic *PanicRecord `json:"panic,omitempty"`
 	// SharedCache counts the authenticated pages answered from a shared

@@ -306,6 +306,7 @@ type loadResult struct {
 	nemErr      error
 	// deadline is when the shutdown budget ends, after an interruption.
 	deadline time.Time
+	memory   []MemorySample
 }
 
 // budgetLeft is the time left of the shutdown budget, at least min; a run
@@ -357,6 +358,8 @@ func runLoad(ctx context.Context, p *plan, st *stack) *loadResult {
 		err = nem.run(runCtx, startAt, func(error) { atk.Stop() })
 	}()
 	progress := make(chan struct{})
+	memDone := make(chan struct{})
+	go sampleMemory(progress, startAt, &r.memory, memDone)
 	if p.opt.Progress != nil {
 		go func() {
 			defer func() { _ = e.panics.recovered("the progress reporter", recover()) }()
@@ -395,6 +398,7 @@ drain:
 	r.elapsed = time.Since(startAt)
 	e.loadEnd = time.Now()
 	close(progress)
+	<-memDone
 	cancel()
 	r.nemErr = <-nemDone
 	return r
@@ -458,6 +462,7 @@ func record(p *plan, load *loadResult, judgeErr error, rec *Record) (*Record, er
 		rec.Notes = append(rec.Notes, fmt.Sprintf("%d authenticated pages were answered from a shared cache, the first %s at response %d: "+
 			"a cache that keys a private page without the session serves one user's page to the next", n, rec.SharedCache.First, f.seq))
 	}
+	rec.Memory = load.memory
 	rec.Canaries = e.bounds.Report()
 	if n := expectedFalse(rec.Canaries); n > maxExpectedFalse {
 		rec.Notes = append(rec.Notes, fmt.Sprintf("the canaries are weak evidence in this run: %.2g false violations are to be expected "+

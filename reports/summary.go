@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/crosstalk-dev/crosstalk/harness"
 	"github.com/crosstalk-dev/crosstalk/harness/evidence"
@@ -113,6 +114,11 @@ func Summary(w io.Writer, r *harness.Record) error {
 	p.f("latency     p50 %s · p90 %s · p99 %s · max %s\n", ms(r.LatencyMS.P50), ms(r.LatencyMS.P90), ms(r.LatencyMS.P99), ms(r.LatencyMS.Max))
 	if len(r.Canaries) > 0 {
 		p.f("canaries   %s\n", canaryLine(r))
+	}
+	if from, to, g, ok := harness.MemoryGrowth(r.Memory); ok {
+		p.f("memory      rss %.0f MB at %s, %.0f MB at %s (%+.1f%%); heap %.0f → %.0f MB\n",
+			from.RSSMB, time.Duration(from.T*float64(time.Second)).Round(time.Second), to.RSSMB,
+			time.Duration(to.T*float64(time.Second)).Round(time.Second), 100*g, from.HeapMB, to.HeapMB)
 	}
 	if line := coverageLine(r); line != "" {
 		p.f("coverage    %s\n", line)

@@ -37,16 +37,23 @@ type webPortal struct {
 	lastPage []byte
 }
 
+// user returns the user of r's session, or sends it to the login page; p.mu
+// is held.
+func (p *webPortal) user(w http.ResponseWriter, r *http.Request) (int, bool) {
+	if c, err := r.Cookie("sess"); err == nil {
+		if i, ok := p.sessions[c.Value]; ok {
+			return i, true
+		}
+	}
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return 0, false
+}
+
 // file serves a beneficiary's file by its number: to its owner only, or,
 // in mode idor, to whoever is logged in.
 func (p *webPortal) file(w http.ResponseWriter, r *http.Request) {
-	c, err := r.Cookie("sess")
-	viewer, ok := 0, false
-	if err == nil {
-		viewer, ok = p.sessions[c.Value]
-	}
+	viewer, ok := p.user(w, r)
 	if !ok {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
 	i, known := p.byNumber[r.URL.Path[len("/files/"):]]
@@ -108,13 +115,8 @@ func (p *webPortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "sess", Value: sid, Path: "/", HttpOnly: true})
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
 	case "GET /account":
-		c, err := r.Cookie("sess")
-		i, ok := 0, false
-		if err == nil {
-			i, ok = p.sessions[c.Value]
-		}
+		i, ok := p.user(w, r)
 		if !ok {
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
 		w.Header().Set("Cache-Control", "private, no-store")
@@ -125,13 +127,8 @@ func (p *webPortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		fmt.Fprintf(w, "<html><body><h1>Your account</h1><p>NIR %s</p><p>IBAN %s</p></body></html>", html.EscapeString(nir), html.EscapeString(iban))
 	case "GET /profile":
-		c, err := r.Cookie("sess")
-		i, ok := 0, false
-		if err == nil {
-			i, ok = p.sessions[c.Value]
-		}
+		i, ok := p.user(w, r)
 		if !ok {
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
 		w.Header().Set("Cache-Control", "private, no-store")

@@ -59,8 +59,10 @@ write the reports to --out. SCENARIO is a YAML file or the name of a shipped
 scenario (see crosstalk list).
 
 Exit status: 0 the gate passed, 1 it failed (a violation or a threshold), 2 bad
-input, 3 the harness or the target could not run. Ctrl-C stops the load, heals
-the faults and writes the report of what ran.`,
+input, 3 the harness or the target could not run; a violation is exit 1 even
+when something else went wrong too. Ctrl-C or SIGTERM stops the load, heals the
+faults, writes the report of what ran and stops the target, within
+--shutdown-budget; a second signal quits at once.`,
 		Example: `  crosstalk run scenarios/caf-2021.yaml --out out/caf --duration 15s
   crosstalk run caf-2021 --defects none          # the same schedule, a correct portal
   crosstalk run scenarios/smoke.yaml --rate 500 --users 5000`,

@@ -1,16 +1,24 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/crosstalk-dev/crosstalk/internal/docker"
+	"github.com/crosstalk-dev/crosstalk/internal/dockertest"
 )
 
 // TestSIGTERMWithinItsGracePeriod: a run under load gets SIGTERM, as from
@@ -26,15 +34,56 @@ func TestSIGTERMWithinItsGracePeriod(t *testing.T) {
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Stderr = os.Stderr
 	require.NoError(t, build.Run())
-	out := filepath.Join(dir, "out")
-	cmd := exec.Command(bin, "run", caf, "--defects", "none", "--duration", "20s", "--out", out, "--quiet")
+	t.Run("embedded", func(t *testing.T) { sigterm(t, bin) })
+	t.Run("containers", func(t *testing.T) {
+		cli := dockertest.Require(t)
+		var stderr bytes.Buffer
+		sigterm(t, bin, &stderr, "--target", "containers", "--replicas", "2", "--users", "2000")
+		run := regexp.MustCompile(`crosstalk: run (\S+)`).FindStringSubmatch(stderr.String())
+		require.Len(t, run, 2, stderr.String())
+		// What the run could not remove within its budget, down removes:
+		// its process is dead.
+		down, err := exec.Command(bin, "down").CombinedOutput()
+		require.NoError(t, err, "%s", down)
+		cs, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true,
+			Filters: make(client.Filters).Add("label", docker.Label+"="+run[1])})
+		require.NoError(t, err)
+		assert.Empty(t, cs.Items, "nothing of the run is left")
+		t.Logf("down after the run: %s", down)
+	})
+}
+
+// sigterm runs CAF on a correct portal with args, sends SIGTERM under a
+// fault, and checks the run ended within 10 s with its report.
+func sigterm(t *testing.T, bin string, args ...any) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	argv := []string{"run", caf, "--defects", "none", "--duration", "20s", "--out", out, "--quiet"}
+	cmd := exec.Command(bin)
+	for _, a := range args {
+		switch a := a.(type) {
+		case string:
+			argv = append(argv, a)
+		case io.Writer:
+			cmd.Stderr = a
+		}
+	}
+	cmd.Args = append(cmd.Args, argv...)
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	require.Eventually(t, func() bool {
-		fi, err := os.Stat(filepath.Join(out, "results.jsonl"))
-		return err == nil && fi.Size() > 0
-	}, 30*time.Second, 100*time.Millisecond, "the load started")
+	started := time.Now()
+	for {
+		if fi, err := os.Stat(filepath.Join(out, "results.jsonl")); err == nil && fi.Size() > 0 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the run ended before its load started: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		require.Less(t, time.Since(started), 2*time.Minute, "the load did not start")
+	}
 	time.Sleep(5 * time.Second) // under the edge-reload fault of CAF (from 15% of the run)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	t0 := time.Now()

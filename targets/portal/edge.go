@@ -86,6 +86,8 @@ type Edge struct {
 
 	mu    sync.Mutex
 	cache map[string]*cached
+	// sweepAt is the size at which expired entries are next dropped.
+	sweepAt int
 }
 
 type edgeState struct {
@@ -114,7 +116,8 @@ func NewEdge(upstreams []string, defects DefectSet) *Edge {
 			},
 			Timeout: 30 * time.Second,
 		},
-		cache: make(map[string]*cached),
+		cache:   make(map[string]*cached),
+		sweepAt: 1024,
 	}
 	if _, err := e.Reload("default"); err != nil {
 		panic(err) // the default variant is compiled in
@@ -143,6 +146,23 @@ func (e *Edge) Reload(name string) (previous string, err error) {
 func (e *Edge) Rules() (EdgeRules, string) {
 	s := e.rules.Load()
 	return s.EdgeRules, s.header
+}
+
+// sweepLocked drops the expired entries once the cache has doubled since
+// the last sweep: an entry keyed by a session is never asked for again once
+// its session ends, and would otherwise stay for the whole of a soak, as
+// nginx's cache manager would not let it.
+func (e *Edge) sweepLocked() {
+	if len(e.cache) < e.sweepAt {
+		return
+	}
+	now := time.Now()
+	for k, c := range e.cache {
+		if now.After(c.expires) {
+			delete(e.cache, k)
+		}
+	}
+	e.sweepAt = max(2*len(e.cache), 1024)
 }
 
 // Purge empties the cache.
@@ -190,6 +210,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		e.mu.Lock()
 		e.cache[key] = stored
+		e.sweepLocked()
 		e.mu.Unlock()
 	}
 	writeCached(w, c, "MISS")

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -217,4 +219,18 @@ func TestUnauditableAccessIsRefused(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, tc.want, resp.StatusCode, "defects %v", tc.defects)
 	}
+}
+
+// TestEdgeCacheDropsExpiredEntries: entries keyed by sessions that ended
+// are never looked up again; the cache drops them once it has doubled.
+func TestEdgeCacheDropsExpiredEntries(t *testing.T) {
+	e := &Edge{cache: map[string]*cached{}, sweepAt: 1024}
+	past := time.Now().Add(-time.Second)
+	for i := range 1023 {
+		e.cache["k"+strconv.Itoa(i)] = &cached{expires: past}
+	}
+	e.cache["live"] = &cached{expires: time.Now().Add(time.Hour)}
+	e.sweepLocked()
+	assert.Len(t, e.cache, 1, "the expired entries are gone, the live one stays")
+	assert.Equal(t, 1024, e.sweepAt)
 }
