@@ -47,8 +47,10 @@ type Stack struct {
 	audit    *portal.AuditLog
 	sessions portal.ClosableSessionStore
 	redis    *miniredis.Miniredis
-	link     *toxiproxy.Proxy
-	running  []*portal.Replica
+	// clockStop ends the goroutine that moves miniredis's clock.
+	clockStop chan struct{}
+	link      *toxiproxy.Proxy
+	running   []*portal.Replica
 	// replicaSrv are the replicas' servers, nil while killed.
 	replicaSrv []*replicaServer
 	svcMu      sync.Mutex
@@ -126,6 +128,10 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 		edgeLn.Close()
 		return "", fmt.Errorf("session store: %w", err)
 	}
+	// miniredis expires keys only when its clock is moved: move it with
+	// the wall clock, so that sessions expire as in Redis over a soak.
+	s.clockStop = make(chan struct{})
+	s.wg.Go(func() { tickClock(s.redis, s.clockStop) })
 	tp := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	s.link = toxiproxy.NewProxy(tp, "sessions", "127.0.0.1:0", s.redis.Addr())
 	if err := tp.Collection.Add(s.link, true); err != nil {
@@ -333,6 +339,10 @@ func (s *Stack) Audit(context.Context) (harness.AuditTrail, error) {
 // Stop implements harness.Target.
 func (s *Stack) Stop(ctx context.Context) error {
 	var errs []error
+	if s.clockStop != nil {
+		close(s.clockStop)
+		s.clockStop = nil
+	}
 	for _, srv := range s.servers {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, srv.Close())
@@ -349,4 +359,18 @@ func (s *Stack) Stop(ctx context.Context) error {
 		s.redis.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// tickClock moves m's clock a second every second until stop is closed.
+func tickClock(m *miniredis.Miniredis, stop <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			m.FastForward(time.Second)
+		}
+	}
 }

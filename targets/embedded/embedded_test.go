@@ -4,7 +4,9 @@ import (
 	"net"
 	"net/http"
 	"testing"
+	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -76,4 +78,18 @@ func TestAccountOfSeedsEachState(t *testing.T) {
 			assert.False(t, portal.CheckPassword(a, pop.Password(i, 0)))
 		}
 	}
+}
+
+// TestSessionsExpireInTheEmbeddedStore: miniredis's clock moves with the
+// wall clock, so a session's TTL ends it, as in Redis.
+func TestSessionsExpireInTheEmbeddedStore(t *testing.T) {
+	m, err := miniredis.Run()
+	require.NoError(t, err)
+	defer m.Close()
+	require.NoError(t, m.Set("session:x", "v"))
+	m.SetTTL("session:x", time.Second)
+	stop := make(chan struct{})
+	go tickClock(m, stop)
+	defer close(stop)
+	require.Eventually(t, func() bool { return !m.Exists("session:x") }, 5*time.Second, 50*time.Millisecond)
 }
