@@ -92,6 +92,7 @@ type engineConfig struct {
 	// of the population is judged, only these act.
 	shard      [2]int
 	advisers   *AdviserPlan
+	audited    bool   // the target's audit log can be read back
 	cookie     string // the session cookie's name
 	sessionVar string // the extracted value that is a session, if any
 	sensitive  [8]bool
@@ -157,6 +158,7 @@ func newEngine(c engineConfig) *engine {
 	}
 	if c.advisers != nil && c.pop.Staff() != nil {
 		e.staff = newStaffEngine(*c.advisers, c.pop)
+		e.staff.audited = c.audited
 	}
 	e.tokens.init()
 	e.abortCtx, e.abortStart = context.WithCancel(context.Background())

@@ -246,7 +246,9 @@ func start(ctx context.Context, p *plan, t Target, rec *Record) (*stack, error) 
 		return st, err
 	}
 	rec.Replay = p.opt.Replay
-	st.e = newEngine(p.engineConfig(base, hosts, st.transport))
+	c := p.engineConfig(base, hosts, st.transport)
+	_, c.audited = t.(Auditor)
+	st.e = newEngine(c)
 	if s := p.sc.Portal; s != nil && s.Seed != nil {
 		status := p.opt.Status
 		if status == nil {
@@ -358,6 +360,10 @@ func runLoad(ctx context.Context, p *plan, st *stack) *loadResult {
 	progress := make(chan struct{})
 	memDone := make(chan struct{})
 	go sampleMemory(progress, startAt, &r.memory, memDone)
+	go func() {
+		defer func() { _ = e.panics.recovered("the audit reader", recover()) }()
+		auditDuringLoad(e, st.t, progress)
+	}()
 	if p.opt.Progress != nil {
 		go func() {
 			defer func() { _ = e.panics.recovered("the progress reporter", recover()) }()

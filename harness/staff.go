@@ -83,7 +83,10 @@ type staffEngine struct {
 	ready  [3]queue
 
 	mu       sync.Mutex
-	accesses []fileAccess // files the harness was served, for the audit oracle
+	served   int          // files the harness was served
+	audited  bool         // the target's audit log is read back
+	accesses []fileAccess // files served, until the audit oracle reads them
+	ledger   auditLedger
 	// per adviser: when it first asked for a file outside its caseload
 	firstOutside map[int]time.Time
 	takeoverAt   map[int]int // stuffed account -> guesses that took it over
@@ -158,6 +161,9 @@ func (s *staffEngine) read(a, subject, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if status == 200 {
+		s.served++
+	}
+	if status == 200 && s.audited {
 		s.accesses = append(s.accesses, fileAccess{adviser: a, subject: subject, at: now})
 	}
 	if s.staff.Of(subject) != a {

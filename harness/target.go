@@ -102,16 +102,26 @@ type Deployer interface {
 
 // Auditor is a target whose audit log of file accesses can be read back, for
 // the audit oracle. For a portal other than the reference one, implement it
-// over whatever the portal logs to (a table, a file, a log index).
+// over whatever the portal logs to (a table, a file, a log index). The
+// harness reads it during the load, from where its last read ended, so
+// that neither side holds a soak's whole log.
 type Auditor interface {
-	Audit(ctx context.Context) (AuditTrail, error)
+	// Audit returns the entries after position after (0: from the
+	// first), the position to read from next, and every alert so far.
+	Audit(ctx context.Context, after int64) (AuditTrail, error)
 }
 
-// AuditTrail is a target's audit log: the accesses it recorded and the
-// alerts its rules raised.
+// AuditTrail is a read of a target's audit log: the accesses recorded since
+// the last read and the alerts its rules raised.
 type AuditTrail struct {
 	Entries []AuditEntry
 	Alerts  []AuditAlert
+	// Next is the position of the next read.
+	Next int64
+	// Complete is the instant up to which this read and the earlier ones
+	// hold every access the target recorded: an access the harness was
+	// served before it and is in none of them was never logged.
+	Complete time.Time
 }
 
 // AuditEntry is one recorded access of Reader (an adviser's login) to the

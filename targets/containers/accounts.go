@@ -73,10 +73,10 @@ func (s *Stack) StoredIBAN(ctx context.Context, user int) (string, error) {
 
 // Audit implements harness.Auditor: the replicas share one audit log, in
 // PostgreSQL, read here directly.
-func (s *Stack) Audit(ctx context.Context) (harness.AuditTrail, error) {
-	entries, alerts, err := portal.ReadPGAudit(ctx, s.db)
+func (s *Stack) Audit(ctx context.Context, after int64) (harness.AuditTrail, error) {
+	entries, alerts, next, complete, err := portal.ReadPGAudit(ctx, s.db, after)
 	if err != nil {
 		return harness.AuditTrail{}, err
 	}
-	return reference.AuditTrailOf(entries, alerts), nil
+	return reference.AuditTrailOf(entries, alerts, next, complete), nil
 }

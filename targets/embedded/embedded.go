@@ -332,8 +332,12 @@ func (s *Stack) Deploy(ctx context.Context, release string, pause time.Duration)
 
 // Audit implements harness.Auditor: the reference portal's audit log is
 // shared by its replicas and read here directly.
-func (s *Stack) Audit(context.Context) (harness.AuditTrail, error) {
-	return reference.AuditTrailOf(s.audit.Snapshot()), nil
+func (s *Stack) Audit(_ context.Context, after int64) (harness.AuditTrail, error) {
+	// An access is logged before its response is written: whatever was
+	// served before this read is in it.
+	complete := time.Now()
+	entries, alerts, next := s.audit.Read(after)
+	return reference.AuditTrailOf(entries, alerts, next, complete), nil
 }
 
 // Stop implements harness.Target.

@@ -42,11 +42,14 @@ type AuditSink interface {
 	Append(ctx context.Context, e AuditEntry) error
 }
 
-// AuditLog is the portal's shared, append-only access log with its alerting
-// rule, in memory. It is safe for concurrent use.
+// AuditLog is the portal's shared access log with its alerting rule, in
+// memory. Its one reader (the harness) reads it by position with Read, and
+// what it has read is dropped, so the log stays as small as what is unread
+// over a soak of hours. It is safe for concurrent use.
 type AuditLog struct {
 	mu      sync.Mutex
 	entries []AuditEntry
+	read    int64 // entries dropped after a Read: the position of entries[0]
 	alerts  []AuditAlert
 	outside map[string][]time.Time // recent out-of-caseload accesses by reader
 	alerted map[string]bool
@@ -80,9 +83,17 @@ func (l *AuditLog) Append(_ context.Context, e AuditEntry) error {
 	return nil
 }
 
-// Snapshot returns a copy of the entries and alerts so far.
-func (l *AuditLog) Snapshot() ([]AuditEntry, []AuditAlert) {
+// Read returns the entries after position after (0: from the first), the
+// position of the next read, and every alert so far. Entries up to after
+// are dropped: the reader has them.
+func (l *AuditLog) Read(after int64) (entries []AuditEntry, alerts []AuditAlert, next int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]AuditEntry(nil), l.entries...), append([]AuditAlert(nil), l.alerts...)
+	if drop := min(max(after-l.read, 0), int64(len(l.entries))); drop > 0 {
+		l.entries = append(l.entries[:0:0], l.entries[drop:]...)
+		l.read += drop
+	}
+	from := min(max(after-l.read, 0), int64(len(l.entries)))
+	entries = append([]AuditEntry(nil), l.entries[from:]...)
+	return entries, append([]AuditAlert(nil), l.alerts...), l.read + int64(len(l.entries))
 }

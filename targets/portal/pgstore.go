@@ -253,11 +253,26 @@ ON CONFLICT (reader) DO NOTHING`,
 	return nil
 }
 
-// ReadPGAudit reads the audit log and its alerts back from db, in order.
-func ReadPGAudit(ctx context.Context, db *pgxpool.Pool) ([]AuditEntry, []AuditAlert, error) {
-	rows, err := db.Query(ctx, "SELECT at, reader, subject, granted, outside, replica, src FROM audit ORDER BY at")
+// pgAuditSettled is how old an audit row must be to be read: an insert
+// runs under the replicas' 2 s PostgreSQL deadline, so a row whose time is
+// older than this has committed or never will. Without it, a read could
+// pass over a row that commits just after it.
+const pgAuditSettled = 3 * time.Second
+
+// ReadPGAudit reads back from db the audit entries timed after the
+// position after (microseconds since the epoch; 0 from the first) and
+// settled, the position of the next read, the instant up to which the
+// entries are complete, and every alert, in order.
+func ReadPGAudit(ctx context.Context, db *pgxpool.Pool, after int64) ([]AuditEntry, []AuditAlert, int64, time.Time, error) {
+	var upper time.Time
+	if err := db.QueryRow(ctx, "SELECT clock_timestamp() - make_interval(secs => $1)", pgAuditSettled.Seconds()).Scan(&upper); err != nil {
+		return nil, nil, 0, time.Time{}, fmt.Errorf("reading the audit log: %w", err)
+	}
+	upper = upper.Truncate(time.Microsecond)
+	rows, err := db.Query(ctx, "SELECT at, reader, subject, granted, outside, replica, src FROM audit WHERE at > $1 AND at <= $2 ORDER BY at",
+		time.UnixMicro(after), upper)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the audit log: %w", err)
+		return nil, nil, 0, time.Time{}, fmt.Errorf("reading the audit log: %w", err)
 	}
 	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEntry, error) {
 		var e AuditEntry
@@ -265,11 +280,11 @@ func ReadPGAudit(ctx context.Context, db *pgxpool.Pool) ([]AuditEntry, []AuditAl
 		return e, err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the audit log: %w", err)
+		return nil, nil, 0, time.Time{}, fmt.Errorf("reading the audit log: %w", err)
 	}
 	rows, err = db.Query(ctx, "SELECT at, reader, reason FROM audit_alerts ORDER BY at")
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the audit alerts: %w", err)
+		return nil, nil, 0, time.Time{}, fmt.Errorf("reading the audit alerts: %w", err)
 	}
 	alerts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditAlert, error) {
 		var a AuditAlert
@@ -277,7 +292,7 @@ func ReadPGAudit(ctx context.Context, db *pgxpool.Pool) ([]AuditEntry, []AuditAl
 		return a, err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the audit alerts: %w", err)
+		return nil, nil, 0, time.Time{}, fmt.Errorf("reading the audit alerts: %w", err)
 	}
-	return entries, alerts, nil
+	return entries, alerts, max(after, upper.UnixMicro()), upper, nil
 }

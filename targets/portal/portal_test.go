@@ -234,3 +234,26 @@ func TestEdgeCacheDropsExpiredEntries(t *testing.T) {
 	assert.Len(t, e.cache, 1, "the expired entries are gone, the live one stays")
 	assert.Equal(t, 1024, e.sweepAt)
 }
+
+// TestAuditLogReadDropsWhatWasRead: the audit log is read by position, and
+// what its reader has read is dropped, so it stays small over a soak.
+func TestAuditLogReadDropsWhatWasRead(t *testing.T) {
+	l := NewAuditLog()
+	ctx := context.Background()
+	for i := range 5 {
+		require.NoError(t, l.Append(ctx, AuditEntry{At: time.Now(), Reader: "a", Subject: i, Granted: true}))
+	}
+	got, _, next := l.Read(0)
+	require.Len(t, got, 5)
+	assert.Equal(t, int64(5), next)
+	require.NoError(t, l.Append(ctx, AuditEntry{At: time.Now(), Reader: "a", Subject: 5, Granted: true}))
+	got, _, next = l.Read(next)
+	require.Len(t, got, 1)
+	assert.Equal(t, 5, got[0].Subject)
+	assert.Equal(t, int64(6), next)
+	assert.Len(t, l.entries, 1, "the five entries read first are gone")
+	got, _, next = l.Read(next)
+	assert.Empty(t, got)
+	assert.Equal(t, int64(6), next)
+	assert.Empty(t, l.entries)
+}

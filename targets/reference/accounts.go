@@ -2,6 +2,7 @@ package reference
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/crosstalk-dev/crosstalk/harness"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
@@ -50,8 +51,8 @@ func AdvisersOf(pop *population.Population) []portal.Adviser {
 
 // AuditTrailOf returns the reference portal's audit entries and alerts as
 // the harness reads them.
-func AuditTrailOf(entries []portal.AuditEntry, alerts []portal.AuditAlert) harness.AuditTrail {
-	var t harness.AuditTrail
+func AuditTrailOf(entries []portal.AuditEntry, alerts []portal.AuditAlert, next int64, complete time.Time) harness.AuditTrail {
+	t := harness.AuditTrail{Next: next, Complete: complete}
 	for _, e := range entries {
 		t.Entries = append(t.Entries, harness.AuditEntry{At: e.At, Reader: e.Reader, Subject: e.Subject, Granted: e.Granted})
 	}
