@@ -59,6 +59,12 @@ type Record struct {
 	FirstViolationAfterRequests *uint64              `json:"first_violation_after_requests"`
 	FirstViolationAfterS        *float64             `json:"first_violation_after_s"`
 	FirstViolation              *evidence.Violation  `json:"first_violation,omitempty"`
+	// ViolationsBy counts violations by replica, cache status (X-Cache),
+	// step and field; "none" where the response did not say.
+	ViolationsBy map[string]map[string]uint64 `json:"violations_by,omitempty"`
+	// ViewerOwner is who saw whose data, most violations first (up to
+	// maxPairsReported pairs).
+	ViewerOwner []ViewerOwner `json:"viewer_owner,omitempty"`
 	Examples                    []evidence.Violation `json:"examples,omitempty"`
 	AccountsAudited             int                  `json:"accounts_audited"`
 	// Canaries is the strength of each canary field at this run's
@@ -71,6 +77,17 @@ type Record struct {
 	Steps      []StepStats       `json:"steps"`
 	Timeline   []TimelinePoint   `json:"timeline"`
 }
+
+// ViewerOwner counts the violations in which Viewer received Owner's data
+// (Viewer -1: anonymous requests).
+type ViewerOwner struct {
+	Viewer     int    `json:"viewer"`
+	Owner      int    `json:"owner"`
+	Violations uint64 `json:"violations"`
+}
+
+// maxPairsReported bounds the viewer → owner table of the record.
+const maxPairsReported = 50
 
 // Logins counts login attempts and successes.
 type Logins struct {
@@ -93,6 +110,13 @@ type TimelinePoint struct {
 	T        int    `json:"t"`
 	Requests uint64 `json:"requests"`
 	Errors   uint64 `json:"errors"`
+	// Latency percentiles of the responses that came in this second, in
+	// milliseconds.
+	P50 float32 `json:"p50_ms,omitempty"`
+	P90 float32 `json:"p90_ms,omitempty"`
+	P99 float32 `json:"p99_ms,omitempty"`
+	// Violations found in this second, by oracle.
+	Violations map[string]uint64 `json:"violations,omitempty"`
 }
 
 // Passed reports whether the gate passed.

@@ -1,12 +1,15 @@
 package harness
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/crosstalk-dev/crosstalk/harness/canary"
+	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 )
 
 // record fills the record with the run's figures and gives the verdict.
@@ -25,7 +28,11 @@ func record(p *plan, load *loadResult, judgeErr error, rec *Record) (*Record, er
 		rec.Steps = []StepStats{}
 	}
 	for i, s := range timeline {
-		rec.Timeline = append(rec.Timeline, TimelinePoint{T: i, Requests: s.Requests, Errors: s.Errors})
+		rec.Timeline = append(rec.Timeline, TimelinePoint{T: i, Requests: s.Requests, Errors: s.Errors,
+			P50: s.P50, P90: s.P90, P99: s.P99, Violations: sum.BySecond[i]})
+	}
+	if sum.Total > 0 {
+		rec.ViolationsBy, rec.ViewerOwner = sum.By, topPairs(sum.Pairs, maxPairsReported)
 	}
 	rec.Logins = Logins{Attempted: e.loginAttempts.Load(), Succeeded: e.loginOK.Load()}
 	rec.Violations, rec.ViolationsByOracle = sum.Total, sum.ByOracle
@@ -180,4 +187,17 @@ func expectedFalse(bounds []canary.FieldBound) float64 {
 		n += b.ExpectedFalse
 	}
 	return n
+}
+
+// topPairs returns the n pairs with the most violations, ties by viewer
+// then owner.
+func topPairs(pairs map[evidence.Pair]uint64, n int) []ViewerOwner {
+	out := make([]ViewerOwner, 0, len(pairs))
+	for p, c := range pairs {
+		out = append(out, ViewerOwner{Viewer: p.Viewer, Owner: p.Owner, Violations: c})
+	}
+	slices.SortFunc(out, func(a, b ViewerOwner) int {
+		return cmp.Or(cmp.Compare(b.Violations, a.Violations), cmp.Compare(a.Viewer, b.Viewer), cmp.Compare(a.Owner, b.Owner))
+	})
+	return out[:min(n, len(out))]
 }

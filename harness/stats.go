@@ -15,12 +15,20 @@ type stats struct {
 	perKind  []*hdrhistogram.Histogram // by kind, created on first use
 	errs     []uint64
 	timeline []second
+	// cur holds the latencies of second curSec, until a later one starts:
+	// its percentiles are kept in the timeline, the histogram reused, so a
+	// day-long soak keeps a few numbers per second, not a histogram.
+	cur    *hdrhistogram.Histogram
+	curSec int
 }
 
 type second struct {
 	Requests uint64
 	Errors   uint64
 	Authed   uint64 // responses to logged-in users, scanned
+	// Latency percentiles of the responses that came in this second, in
+	// milliseconds.
+	P50, P90, P99 float32
 }
 
 // Latencies are recorded in microseconds, from 1 µs to 5 minutes, with three
@@ -31,7 +39,7 @@ const (
 )
 
 func newStats() *stats {
-	return &stats{all: hdrhistogram.New(histMin, histMax, 3)}
+	return &stats{all: hdrhistogram.New(histMin, histMax, 3), cur: hdrhistogram.New(histMin, histMax, 2)}
 }
 
 // kinds sizes the per-kind statistics for n kinds of request.
@@ -53,6 +61,11 @@ func (s *stats) observe(k kind, at, lat time.Duration, failed, authed bool) {
 	for len(s.timeline) <= sec {
 		s.timeline = append(s.timeline, second{})
 	}
+	if sec > s.curSec {
+		s.closeSecond()
+		s.curSec = sec
+	}
+	_ = s.cur.RecordValue(us)
 	s.timeline[sec].Requests++
 	if authed {
 		s.timeline[sec].Authed++
@@ -61,6 +74,18 @@ func (s *stats) observe(k kind, at, lat time.Duration, failed, authed bool) {
 		s.errs[k]++
 		s.timeline[sec].Errors++
 	}
+}
+
+// closeSecond keeps the percentiles of the current second. A response that
+// started in an earlier second but came in late counts in the current one.
+func (s *stats) closeSecond() {
+	if s.cur.TotalCount() == 0 || s.curSec >= len(s.timeline) {
+		return
+	}
+	ms := func(q float64) float32 { return float32(s.cur.ValueAtQuantile(q)) / 1000 }
+	t := &s.timeline[s.curSec]
+	t.P50, t.P90, t.P99 = ms(50), ms(90), ms(99)
+	s.cur.Reset()
 }
 
 // p99 returns the 99th percentile of all latencies so far.
@@ -102,6 +127,7 @@ func latencyOf(h *hdrhistogram.Histogram) Latency {
 func (s *stats) summary(names []string) (all Latency, errors uint64, steps []StepStats, timeline []second) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closeSecond()
 	for k, h := range s.perKind {
 		errors += s.errs[k]
 		if h == nil || h.TotalCount() == 0 {

@@ -2,16 +2,21 @@ package reports
 
 import (
 	"bytes"
-	"fmt"
+	"cmp"
 	"html/template"
 	"io"
+	"slices"
 
 	"github.com/crosstalk-dev/crosstalk/harness"
+	"github.com/crosstalk-dev/crosstalk/harness/evidence"
 )
 
 // HTML writes a self-contained page (no script, no external file): the
-// verdict in words, a chart of the load per second with the faults shaded
-// and the first violation marked, the thresholds, the steps and examples.
+// verdict in words; over one time axis, the load and errors, the latency
+// percentiles, the violations by oracle and the faults as lanes, the first
+// leak marked on each; then the violations by replica, cache status, step
+// and field, who saw whose data, the first violations, the thresholds and
+// the steps.
 func HTML(w io.Writer, r *harness.Record) error {
 	var sum bytes.Buffer
 	if err := Summary(&sum, r); err != nil {
@@ -20,57 +25,54 @@ func HTML(w io.Writer, r *harness.Record) error {
 	data := struct {
 		R          *harness.Record
 		Summary    string
-		Chart      template.HTML
+		Charts     template.HTML
 		Sentences  []string
 		Comparison string
-	}{R: r, Summary: sum.String(), Chart: chart(r), Comparison: Comparison(r)}
+		Breakdowns []breakdown
+		Pairs      []pairRow
+	}{R: r, Summary: sum.String(), Charts: charts(r), Comparison: Comparison(r), Breakdowns: breakdowns(r)}
 	for _, v := range r.Examples {
 		data.Sentences = append(data.Sentences, Sentence(v))
+	}
+	for _, p := range r.ViewerOwner {
+		data.Pairs = append(data.Pairs, pairRow{Viewer: who(p.Viewer), Owner: who(p.Owner), Violations: p.Violations})
 	}
 	return htmlPage.Execute(w, data)
 }
 
-// chart draws requests per second as an SVG polyline.
-func chart(r *harness.Record) template.HTML {
-	const width, height, pad = 800.0, 200.0, 30.0
-	points := r.Timeline
-	if n := len(points); n > 1 && float64(points[n-1].T)+1 > r.DurationS {
-		points = points[:n-1] // the last second is partial: drawn whole it would plunge
+// breakdown is one table of violations by a dimension, most first.
+type breakdown struct {
+	Title string
+	Rows  []countRow
+}
+
+type countRow struct {
+	Key   string
+	Count uint64
+}
+
+type pairRow struct {
+	Viewer, Owner string
+	Violations    uint64
+}
+
+var breakdownTitles = map[string]string{"replica": "by replica", "cache": "by cache status", "step": "by step", "field": "by field"}
+
+func breakdowns(r *harness.Record) []breakdown {
+	var out []breakdown
+	for _, d := range evidence.Breakdowns {
+		m := r.ViolationsBy[d]
+		if len(m) == 0 {
+			continue
+		}
+		b := breakdown{Title: breakdownTitles[d]}
+		for k, n := range m {
+			b.Rows = append(b.Rows, countRow{k, n})
+		}
+		slices.SortFunc(b.Rows, func(x, y countRow) int { return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Key, y.Key)) })
+		out = append(out, b)
 	}
-	n := len(points)
-	if n == 0 {
-		return ""
-	}
-	var peak uint64 = 1
-	for _, p := range points {
-		peak = max(peak, p.Requests)
-	}
-	span := max(r.DurationS, float64(n))
-	x := func(t float64) float64 { return pad + t/span*(width-2*pad) }
-	y := func(v uint64) float64 { return height - pad - float64(v)/float64(peak)*(height-2*pad) }
-	var b bytes.Buffer
-	fmt.Fprintf(&b, `<svg viewBox="0 0 %.0f %.0f" width="100%%" role="img" aria-label="requests per second">`, width, height)
-	for _, f := range r.Faults {
-		fmt.Fprintf(&b, `<rect x="%.1f" y="%.0f" width="%.1f" height="%.0f" fill="#f5d0a9"><title>%s</title></rect>`,
-			x(f.StartS), pad, max(x(f.EndS)-x(f.StartS), 1), height-2*pad, template.HTMLEscapeString(f.Name))
-	}
-	b.WriteString(`<polyline fill="none" stroke="#1f5fa8" stroke-width="2" points="`)
-	for _, p := range points {
-		fmt.Fprintf(&b, "%.1f,%.1f ", x(float64(p.T)+0.5), y(p.Requests))
-	}
-	b.WriteString(`"/><polyline fill="none" stroke="#b00" stroke-width="1.5" points="`)
-	for _, p := range points {
-		fmt.Fprintf(&b, "%.1f,%.1f ", x(float64(p.T)+0.5), y(p.Errors))
-	}
-	b.WriteString(`"/>`)
-	if r.FirstViolationAfterS != nil {
-		fx := x(*r.FirstViolationAfterS)
-		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.0f" y2="%.0f" stroke="#b00" stroke-dasharray="4"/><text x="%.1f" y="%.0f" font-size="11" fill="#b00">first leak</text>`,
-			fx, fx, pad, height-pad, fx+3, pad+12)
-	}
-	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="11">%d req/s</text><text x="%.0f" y="%.0f" font-size="11">%.0f s</text></svg>`,
-		pad, pad-8, peak, width-pad-20, height-8, span)
-	return template.HTML(b.String()) // built from numbers and escaped names only
+	return out
 }
 
 var htmlPage = template.Must(template.New("report").Parse(`<!doctype html>
@@ -82,14 +84,27 @@ h1 span{padding:.1em .5em;border-radius:.3em;color:#fff}
 pre{background:#f4f4f4;padding:1em;white-space:pre-wrap;overflow-wrap:anywhere}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3em;text-align:left;vertical-align:top}
 code{word-break:break-all}
+figure{margin:1em 0}figcaption{font-weight:600;font-size:13px}
+.grid{display:flex;flex-wrap:wrap;gap:1em}.grid table{width:auto;min-width:12em}
 </style></head><body>
 <h1>crosstalk · {{.R.Scenario}} <span class="{{.R.Verdict}}">{{.R.Verdict}}</span></h1>
 <p>{{.R.Description}}</p>
 {{if .Comparison}}<p><strong>{{.Comparison}}</strong></p>{{end}}
 <pre>{{.Summary}}</pre>
-<h2>Load over time</h2>
-<p>Requests per second (blue), errors (red); shaded spans are faults.</p>
-{{.Chart}}
+<h2>Over time</h2>
+<p>One time axis for every chart: shaded spans are faults, the dashed red line the first leak.</p>
+{{.Charts}}
+{{if .Breakdowns}}<h2>Where the violations were</h2>
+<div class="grid">{{range .Breakdowns}}<table class="small"><tr><th>{{.Title}}</th><th>violations</th></tr>
+{{range .Rows}}<tr><td>{{.Key}}</td><td>{{.Count}}</td></tr>{{end}}</table>{{end}}</div>{{end}}
+{{if .Pairs}}<h2>Who saw whose data</h2>
+<table><tr><th>viewer</th><th>owner of the data</th><th>violations</th></tr>
+{{range .Pairs}}<tr><td>{{.Viewer}}</td><td>{{.Owner}}</td><td>{{.Violations}}</td></tr>{{end}}
+</table>{{end}}
+{{if .R.Faults}}<h2>Faults</h2>
+<table><tr><th>fault</th><th>from</th><th>to</th><th></th></tr>
+{{range .R.Faults}}<tr><td>{{.Name}}</td><td>{{printf "%.1f s" .StartS}}</td><td>{{printf "%.1f s" .EndS}}</td><td>{{if .Error}}<b>{{.Error}}</b>{{else}}healed{{end}}</td></tr>{{end}}
+</table>{{end}}
 <h2>Thresholds</h2>
 {{if not .R.Thresholds}}<p>This scenario sets no threshold: the gate is the oracles alone.</p>{{else}}<table><tr><th>threshold</th><th>value</th><th>limit</th><th></th></tr>
 {{range .R.Thresholds}}<tr><td>{{.Name}}</td><td>{{printf "%.4g" .Value}}</td><td>{{printf "%.4g" .Limit}}</td><td>{{if .Pass}}ok{{else}}<b>breached</b>{{end}}</td></tr>{{end}}
@@ -99,9 +114,11 @@ code{word-break:break-all}
 {{range .R.Steps}}<tr><td>{{.Step}}</td><td>{{.Requests}}</td><td>{{.Errors}}</td><td>{{printf "%.2f" .LatencyMS.P50}}</td><td>{{printf "%.2f" .LatencyMS.P90}}</td><td>{{printf "%.2f" .LatencyMS.P99}}</td><td>{{printf "%.2f" .LatencyMS.Max}}</td><td>{{if .OwnPages}}{{.WithOwn}} of {{.OwnPages}} pages (floor {{.ExpectOwn}}){{end}}</td></tr>{{end}}
 </table>
 {{if .R.Examples}}<h2>Violations (first {{len .R.Examples}} of {{.R.Violations}})</h2>
-<p>Every violation is in <code>evidence/violations.jsonl</code>; these are the first ones in full.</p>
-<table><tr><th>#</th><th>oracle</th><th>what</th><th>excerpt</th><th>faults</th></tr>
-{{range $i, $v := .R.Examples}}<tr><td>{{$v.Seq}}</td><td>{{$v.Oracle}}</td><td>{{index $.Sentences $i}}</td><td><code>{{$v.Excerpt}}</code></td><td>{{range $v.Faults}}{{.}} {{end}}</td></tr>{{end}}
+<p>Every violation is in <code>evidence/violations.jsonl</code>; these are the first ones in full.
+{{if .R.Replay}}Each replays with the run's own command line, the same seed giving the same users and the same requests:</p>
+<pre>{{.R.Replay}}</pre>{{else}}</p>{{end}}
+<table><tr><th>#</th><th>at</th><th>oracle</th><th>what</th><th>excerpt</th><th>replica · cache</th><th>faults</th></tr>
+{{range $i, $v := .R.Examples}}<tr><td>{{$v.Seq}}</td><td>{{printf "%.2f s" $v.AtS}}</td><td>{{$v.Oracle}}</td><td>{{index $.Sentences $i}}</td><td><code>{{$v.Excerpt}}</code></td><td>{{$v.Replica}} {{$v.Cache}}</td><td>{{range $v.Faults}}{{.}} {{end}}</td></tr>{{end}}
 </table>{{end}}
 <p>Seed {{.R.Seed}} · target {{.R.Target}} · started {{.R.StartedAt.Format "2006-01-02 15:04:05 MST"}}</p>
 </body></html>

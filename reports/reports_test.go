@@ -43,7 +43,11 @@ func failedRecord() *harness.Record {
 		Violations: 3716, ViolationsByOracle: map[string]uint64{"isolation": 3635, "session": 0, "writes": 1, "fail-closed": 80},
 		Victims: 19, Viewers: 1593, FirstViolationAfterRequests: ptr(uint64(681)), FirstViolationAfterS: ptr(2.31),
 		FirstViolation: &v, Examples: []evidence.Violation{v, w},
-		Faults: []harness.FaultEvent{{Name: "edge-reload(rules=cache-dynamic)", Type: "edge-reload", StartS: 2.25, EndS: 12.75}},
+		Faults: []harness.FaultEvent{{Name: "edge-reload(rules=cache-dynamic)", Type: "edge-reload", StartS: 2.25, EndS: 12.75},
+			{Name: "service-kill(replica-2)", Type: "service-kill", StartS: 1, EndS: 3}},
+		ViolationsBy: map[string]map[string]uint64{"replica": {"r2": 3000, "r1": 635, "none": 81}, "cache": {"HIT": 3635, "none": 81},
+			"step": {"GET /dossier": 3635, "audit": 1, "anonymous-probe": 80}, "field": {"nir": 3635, "iban": 81}},
+		ViewerOwner: []harness.ViewerOwner{{Viewer: 108, Owner: 107, Violations: 40}, {Viewer: -1, Owner: 107, Violations: 2}},
 		Replay: "crosstalk run scenarios/caf-2021.yaml --target embedded --seed 20211010 --users 20000 --duration 15s --rate 600 --defects migration-cache-headers",
 		Canaries: []canary.FieldBound{
 			{Field: "nir", FalseMatch: 8.96e-8, RandomRun: 2.1e-11, Mode: canary.ModeAlone, Nobody: 12, ExpectedFalse: 1.1e-6},
@@ -52,7 +56,8 @@ func failedRecord() *harness.Record {
 		Thresholds: []harness.ThresholdResult{{Name: "p99_ms", Limit: 1500, Value: 0.98, Pass: true}, {Name: "login_success", Limit: 0.98, Value: 1, Pass: true}},
 		Steps: []harness.StepStats{{Step: "dossier", Requests: 2000, LatencyMS: harness.Latency{P50: 0.3, P90: 0.5, P99: 1, Max: 4},
 			ExpectOwn: 0.5, OwnPages: 1990, WithOwn: 1990, OwnShare: 1, OwnByField: map[string]uint64{"nir": 1990}}},
-		Timeline: []harness.TimelinePoint{{T: 0, Requests: 300}, {T: 1, Requests: 300}, {T: 2, Requests: 1200, Errors: 3}},
+		Timeline: []harness.TimelinePoint{{T: 0, Requests: 300, P50: 0.2, P90: 0.4, P99: 0.9}, {T: 1, Requests: 300, P50: 0.3, P90: 0.5, P99: 1.1},
+			{T: 2, Requests: 1200, Errors: 3, P50: 0.3, P90: 0.6, P99: 2, Violations: map[string]uint64{"isolation": 120, "fail-closed": 4}}},
 	}
 }
 
@@ -62,6 +67,10 @@ func passedRecord() *harness.Record {
 	r.Violations, r.Victims, r.Viewers = 0, 0, 0
 	r.ViolationsByOracle = map[string]uint64{"isolation": 0, "session": 0, "writes": 0, "fail-closed": 0}
 	r.FirstViolation, r.FirstViolationAfterRequests, r.FirstViolationAfterS, r.Examples = nil, nil, nil, nil
+	r.ViolationsBy, r.ViewerOwner = nil, nil
+	for i := range r.Timeline {
+		r.Timeline[i].Violations = nil
+	}
 	return r
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/crosstalk-dev/crosstalk/internal/browser"
 	"github.com/crosstalk-dev/crosstalk/scenarios"
 )
 
@@ -79,6 +81,40 @@ func TestCAFIncidentIsCaught(t *testing.T) {
 	assert.Contains(t, out, "victims")
 	assert.Contains(t, out, "while edge-reload(rules=cache-dynamic) was active")
 	assert.Contains(t, out, "in production ~7,000 files over ~11 hours; here caught after")
+
+	// The report a postmortem would paste, in a real browser: the four
+	// faults of the scenario in four lanes, the first leak on every chart.
+	charts := chartsInChromium(t, filepath.Join(dir, "report.html"))
+	require.Len(t, charts, 4)
+	for _, c := range charts {
+		assert.Equal(t, 1, c.Leak, "the first leak is marked on chart %s", c.ID)
+		if c.ID == "faults" {
+			assert.Equal(t, 4, c.Lanes, "the CAF scenario's four faults, one lane each")
+		} else {
+			assert.Positive(t, c.Series, "chart %s drew a line", c.ID)
+		}
+	}
+}
+
+// chartsInChromium renders a report in headless Chromium, fails on any
+// console error, and returns what its charts drew. Without Chromium it
+// skips, except in CI.
+func chartsInChromium(t *testing.T, page string) []browser.Chart {
+	t.Helper()
+	if _, err := browser.Path(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI is set and Chromium is missing: .ci/run installs it")
+		}
+		t.Skip(err)
+	}
+	charts, shown, err := browser.Charts(context.Background(), "file://"+page)
+	require.NoError(t, err)
+	assert.Empty(t, shown.Console, "the report writes nothing to the console")
+	shot := filepath.Join(os.TempDir(), "crosstalk-screenshots", t.Name()+".png")
+	require.NoError(t, os.MkdirAll(filepath.Dir(shot), 0o755))
+	require.NoError(t, os.WriteFile(shot, shown.Screenshot, 0o644))
+	t.Logf("screenshot: %s", shot)
+	return charts
 }
 
 func TestCAFCorrectPortalPassesUnderTheSameFaults(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +53,12 @@ type Recorder struct {
 	nViewer  int
 	examples []Violation
 	keep     int
+	// by counts violations by replica, cache status, step and field;
+	// bySecond by second of the run and oracle (seconds with none are
+	// absent); pairs by viewer and owner, up to maxPairs pairs.
+	by       map[string]map[string]uint64
+	bySecond map[int]map[string]uint64
+	pairs    map[Pair]uint64
 	w        *bufio.Writer
 	enc      *json.Encoder
 	err      error
@@ -70,7 +77,11 @@ const syncEvery = 200 * time.Millisecond
 // streams to w (nil: no stream), keeps the first keep violations, and counts
 // by oracle from zero for each of oracles.
 func NewRecorder(size int, w io.Writer, keep int, oracles []string) *Recorder {
-	r := &Recorder{byOracle: map[string]uint64{}, victims: newBitset(size), viewers: newBitset(size), keep: keep}
+	r := &Recorder{byOracle: map[string]uint64{}, victims: newBitset(size), viewers: newBitset(size), keep: keep,
+		by: map[string]map[string]uint64{}, bySecond: map[int]map[string]uint64{}, pairs: map[Pair]uint64{}}
+	for _, d := range Breakdowns {
+		r.by[d] = map[string]uint64{}
+	}
 	for _, o := range oracles {
 		r.byOracle[o] = 0
 	}
@@ -103,6 +114,7 @@ func (r *Recorder) Add(v Violation) {
 	if len(r.examples) < r.keep {
 		r.examples = append(r.examples, v)
 	}
+	r.count(v)
 	if r.enc != nil && r.err == nil {
 		r.err = r.enc.Encode(v)
 		if r.err == nil {
@@ -112,6 +124,44 @@ func (r *Recorder) Add(v Violation) {
 			r.err, r.synced = r.sync(), time.Now()
 		}
 	}
+}
+
+// Breakdowns are the dimensions violations are counted by.
+var Breakdowns = []string{"replica", "cache", "step", "field"}
+
+// Pair is who saw whose data: a viewer (Anonymous for an anonymous
+// request) and the owner of the data.
+type Pair struct {
+	Viewer int `json:"viewer"`
+	Owner  int `json:"owner"`
+}
+
+// maxPairs bounds the viewer → owner table: past it, new pairs are counted
+// under Pair{Anonymous, Anonymous} ("others").
+const maxPairs = 10_000
+
+// count adds v to the breakdowns.
+func (r *Recorder) count(v Violation) {
+	orNone := func(s string) string {
+		if s == "" {
+			return "none"
+		}
+		return s
+	}
+	r.by["replica"][orNone(v.Replica)]++
+	r.by["cache"][orNone(v.Cache)]++
+	r.by["step"][orNone(v.Request)]++
+	r.by["field"][orNone(v.Field)]++
+	sec := int(max(v.AtS, 0))
+	if r.bySecond[sec] == nil {
+		r.bySecond[sec] = map[string]uint64{}
+	}
+	r.bySecond[sec][v.Oracle]++
+	p := Pair{v.Viewer, v.Owner}
+	if _, ok := r.pairs[p]; !ok && len(r.pairs) >= maxPairs {
+		p = Pair{Anonymous, Anonymous}
+	}
+	r.pairs[p]++
 }
 
 // Total returns the number of violations so far.
@@ -129,6 +179,11 @@ type Summary struct {
 	Viewers  int // distinct users who received foreign data (anonymous not counted)
 	First    *Violation
 	Examples []Violation
+	// By counts by each of Breakdowns; BySecond by second and oracle;
+	// Pairs by viewer and owner.
+	By       map[string]map[string]uint64
+	BySecond map[int]map[string]uint64
+	Pairs    map[Pair]uint64
 }
 
 // Close flushes the stream and returns the summary; the first write error,
@@ -147,7 +202,15 @@ func (r *Recorder) Close() (Summary, error) {
 		by[k] = v
 	}
 	return Summary{Total: r.total, ByOracle: by, Victims: r.nVictim, Viewers: r.nViewer, First: r.first,
-		Examples: append([]Violation(nil), r.examples...)}, r.err
+		Examples: append([]Violation(nil), r.examples...), By: cloneNested(r.by), BySecond: cloneNested(r.bySecond), Pairs: maps.Clone(r.pairs)}, r.err
+}
+
+func cloneNested[K comparable](m map[K]map[string]uint64) map[K]map[string]uint64 {
+	c := make(map[K]map[string]uint64, len(m))
+	for k, v := range m {
+		c[k] = maps.Clone(v)
+	}
+	return c
 }
 
 type bitset []uint64
