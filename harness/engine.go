@@ -92,9 +92,10 @@ type engineConfig struct {
 	// of the population is judged, only these act.
 	shard      [2]int
 	advisers   *AdviserPlan
-	audited    bool   // the target's audit log can be read back
-	cookie     string // the session cookie's name
-	sessionVar string // the extracted value that is a session, if any
+	audited    bool     // the target's audit log can be read back
+	observer   Observer // sees every response, login and violation (nil: none)
+	cookie     string   // the session cookie's name
+	sessionVar string   // the extracted value that is a session, if any
 	sensitive  [8]bool
 	household  int
 	shares     [8]bool
@@ -167,6 +168,9 @@ func newEngine(c engineConfig) *engine {
 	e.bufs.New = func() any { b := make([]byte, 0, 32<<10); return &b }
 	e.decoded.New = func() any { b := make([]byte, 0, 32<<10); return &b }
 	e.rec = evidence.NewRecorder(c.pop.Size(), c.evid, c.keep, Oracles)
+	if obs := c.observer; obs != nil {
+		e.rec.Watch(func(v evidence.Violation) { obs.Violation(v.Oracle, v.Field) })
+	}
 	if c.results != nil {
 		e.sink = newResultSink(c.results)
 	}
@@ -416,6 +420,9 @@ func (e *engine) observe(x *exchange) {
 	}
 	failed := x.err != nil || status >= 500
 	e.stats.observe(x.kind, x.at, x.lat, failed, x.who.uid >= 0 && e.afterLogin[x.kind])
+	if e.observer != nil {
+		e.observer.Response(e.kinds[x.kind], status, x.lat, failed)
+	}
 	e.sink.write(x.seq, x.at, x.who.uid, e.kinds[x.kind], x.req, status, x.lat, x.wire, len(x.body), replica, x.err)
 }
 

@@ -353,6 +353,9 @@ func (e *engine) advance(x *exchange) {
 	if resp == nil {
 		if s.Login && !following {
 			e.loginAttempts.Add(1)
+			if e.observer != nil {
+				e.observer.Login(false)
+			}
 		}
 		if !following {
 			e.unknownOutcome(a, s)
@@ -424,6 +427,9 @@ func (e *engine) advance(x *exchange) {
 // next journey logs in with it.
 func (e *engine) countLogin(a *actor, ok bool, status int) {
 	e.loginAttempts.Add(1)
+	if e.observer != nil {
+		e.observer.Login(ok)
+	}
 	if ok {
 		e.loginOK.Add(1)
 		return

@@ -52,21 +52,21 @@ type Record struct {
 	Errors        uint64  `json:"errors"`
 	Logins        Logins  `json:"logins"`
 
-	Violations                  uint64               `json:"violations"`
-	ViolationsByOracle          map[string]uint64    `json:"violations_by_oracle"`
-	Victims                     int                  `json:"victims"`
-	Viewers                     int                  `json:"viewers"`
-	FirstViolationAfterRequests *uint64              `json:"first_violation_after_requests"`
-	FirstViolationAfterS        *float64             `json:"first_violation_after_s"`
-	FirstViolation              *evidence.Violation  `json:"first_violation,omitempty"`
+	Violations                  uint64              `json:"violations"`
+	ViolationsByOracle          map[string]uint64   `json:"violations_by_oracle"`
+	Victims                     int                 `json:"victims"`
+	Viewers                     int                 `json:"viewers"`
+	FirstViolationAfterRequests *uint64             `json:"first_violation_after_requests"`
+	FirstViolationAfterS        *float64            `json:"first_violation_after_s"`
+	FirstViolation              *evidence.Violation `json:"first_violation,omitempty"`
 	// ViolationsBy counts violations by replica, cache status (X-Cache),
 	// step and field; "none" where the response did not say.
 	ViolationsBy map[string]map[string]uint64 `json:"violations_by,omitempty"`
 	// ViewerOwner is who saw whose data, most violations first (up to
 	// maxPairsReported pairs).
-	ViewerOwner []ViewerOwner `json:"viewer_owner,omitempty"`
-	Examples                    []evidence.Violation `json:"examples,omitempty"`
-	AccountsAudited             int                  `json:"accounts_audited"`
+	ViewerOwner     []ViewerOwner        `json:"viewer_owner,omitempty"`
+	Examples        []evidence.Violation `json:"examples,omitempty"`
+	AccountsAudited int                  `json:"accounts_audited"`
 	// Canaries is the strength of each canary field at this run's
 	// population size, and the false violations it makes likely.
 	Canaries []canary.FieldBound `json:"canary_bounds"`
@@ -74,8 +74,11 @@ type Record struct {
 
 	Faults     []FaultEvent      `json:"faults"`
 	Thresholds []ThresholdResult `json:"thresholds"`
-	Steps      []StepStats       `json:"steps"`
-	Timeline   []TimelinePoint   `json:"timeline"`
+	// Regression is the scenario's tolerance against a baseline, for
+	// crosstalk compare.
+	Regression *Regression     `json:"regression,omitempty"`
+	Steps      []StepStats     `json:"steps"`
+	Timeline   []TimelinePoint `json:"timeline"`
 }
 
 // ViewerOwner counts the violations in which Viewer received Owner's data

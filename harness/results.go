@@ -80,6 +80,28 @@ func (s *resultSink) write(seq uint64, at time.Duration, uid int, step string, r
 	}
 }
 
+// flushPeriodically flushes the buffer every flushEvery until stop, so that a
+// quiet second (a pause in the profile) does not hold results back.
+func (s *resultSink) flushPeriodically(stop <-chan struct{}) {
+	if s == nil {
+		return
+	}
+	tick := time.NewTicker(flushEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			s.mu.Lock()
+			if s.err == nil && time.Since(s.flushed) >= flushEvery {
+				s.err, s.flushed = s.w.Flush(), time.Now()
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
 func (s *resultSink) close() error {
 	if s == nil {
 		return nil

@@ -29,6 +29,9 @@ type Options struct {
 	AllowHosts []string
 	// Progress, if set, is called about twice a second while the load runs.
 	Progress func(Progress)
+	// Observer, if set, sees every response, login and violation as it
+	// happens, and the progress (live metrics).
+	Observer Observer
 	// Status, if set, is told of long work before the load (seeding), and
 	// of a target that could not be stopped cleanly.
 	Status func(string)
@@ -66,10 +69,15 @@ type Progress struct {
 	Duration   time.Duration
 	Requests   uint64
 	Rate       float64 // requests per second over the last interval
+	TargetRate float64 // what the rate profile asks for now
 	P99        time.Duration
 	Logins     uint64
 	Violations uint64
+	Victims    int // distinct users whose data reached someone else
+	Viewers    int // distinct users who received someone else's data
 	Faults     []string
+	// Scheduled names every fault of the scenario, active or not.
+	Scheduled []string
 }
 
 // Run executes the scenario against t and returns its record. The record is
@@ -87,6 +95,9 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 		return rec.failed(err)
 	}
 	defer p.close()
+	if err := writeRunStart(opt.Out, rec, sc); err != nil {
+		return rec.failed(BadInput("output directory: %v", err))
+	}
 	st, err := start(ctx, p, t, rec)
 	defer st.stop(opt.Status)
 	var gate *gateFailure
@@ -248,6 +259,7 @@ func start(ctx context.Context, p *plan, t Target, rec *Record) (*stack, error) 
 	rec.Replay = p.opt.Replay
 	c := p.engineConfig(base, hosts, st.transport)
 	_, c.audited = t.(Auditor)
+	c.observer = p.opt.Observer
 	st.e = newEngine(c)
 	if s := p.sc.Portal; s != nil && s.Seed != nil {
 		status := p.opt.Status
@@ -360,14 +372,22 @@ func runLoad(ctx context.Context, p *plan, st *stack) *loadResult {
 	progress := make(chan struct{})
 	memDone := make(chan struct{})
 	go sampleMemory(progress, startAt, &r.memory, memDone)
+	go e.sink.flushPeriodically(progress) // a killed run loses at most the last second
 	go func() {
 		defer func() { _ = e.panics.recovered("the audit reader", recover()) }()
 		auditDuringLoad(e, st.t, progress)
 	}()
-	if p.opt.Progress != nil {
+	if p.opt.Progress != nil || p.opt.Observer != nil {
 		go func() {
 			defer func() { _ = e.panics.recovered("the progress reporter", recover()) }()
-			report(progress, e, nem, sc.Duration, startAt, p.opt.Progress)
+			report(progress, e, nem, pacer, sc.Duration, startAt, func(pr Progress) {
+				if p.opt.Progress != nil {
+					p.opt.Progress(pr)
+				}
+				if p.opt.Observer != nil {
+					p.opt.Observer.Progress(pr)
+				}
+			})
 		}()
 	}
 	results := atk.Attack(e.target, pacer, sc.Duration, sc.Name)

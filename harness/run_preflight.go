@@ -68,7 +68,11 @@ func (e *engine) preflightFlow(ctx context.Context, timeout time.Duration) error
 	return TargetFailure(errors.New("preflight: the flow did not end within 200 requests"))
 }
 
-func report(stop <-chan struct{}, e *engine, nem *nemesis, total time.Duration, start time.Time, f func(Progress)) {
+func report(stop <-chan struct{}, e *engine, nem *nemesis, pacer *profilePacer, total time.Duration, start time.Time, f func(Progress)) {
+	scheduled := make([]string, len(nem.plan))
+	for i, fs := range nem.plan {
+		scheduled[i] = fs.Name()
+	}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	last, lastAt := uint64(0), start
@@ -78,10 +82,12 @@ func report(stop <-chan struct{}, e *engine, nem *nemesis, total time.Duration, 
 			return
 		case now := <-tick.C:
 			n := e.seq.Load()
+			violations, victims, viewers := e.rec.Counts()
 			f(Progress{
 				Elapsed: now.Sub(start), Duration: total, Requests: n,
-				Rate: float64(n-last) / now.Sub(lastAt).Seconds(), P99: e.stats.p99(),
-				Logins: e.loginOK.Load(), Violations: e.rec.Total(), Faults: nem.activeFaults(),
+				Rate: float64(n-last) / now.Sub(lastAt).Seconds(), TargetRate: pacer.Rate(now.Sub(start)), P99: e.stats.p99(),
+				Logins: e.loginOK.Load(), Violations: violations, Victims: victims, Viewers: viewers,
+				Faults: nem.activeFaults(), Scheduled: scheduled,
 			})
 			last, lastAt = n, now
 		}

@@ -17,34 +17,10 @@ func record(p *plan, load *loadResult, judgeErr error, rec *Record) (*Record, er
 	e := load.e
 	sum, evErr := e.rec.Close()
 	resErr := e.sink.close()
-	latency, errs, steps, timeline := e.stats.summary(e.kinds)
-	rec.Requests = e.seq.Load()
-	rec.DurationS = load.elapsed.Seconds()
-	if load.elapsed > 0 {
-		rec.ThroughputRPS = float64(rec.Requests) / load.elapsed.Seconds()
-	}
-	rec.LatencyMS, rec.Errors, rec.Steps = latency, errs, steps
-	if rec.Steps == nil {
-		rec.Steps = []StepStats{}
-	}
-	for i, s := range timeline {
-		rec.Timeline = append(rec.Timeline, TimelinePoint{T: i, Requests: s.Requests, Errors: s.Errors,
-			P50: s.P50, P90: s.P90, P99: s.P99, Violations: sum.BySecond[i]})
-	}
-	if sum.Total > 0 {
-		rec.ViolationsBy, rec.ViewerOwner = sum.By, topPairs(sum.Pairs, maxPairsReported)
-	}
+	timeline := rec.setFigures(e.stats, e.kinds, e.seq.Load(), load.elapsed, sum)
 	rec.Logins = Logins{Attempted: e.loginAttempts.Load(), Succeeded: e.loginOK.Load()}
-	rec.Violations, rec.ViolationsByOracle = sum.Total, sum.ByOracle
 	if rec.Advisers != nil {
 		rec.Advisers.FilesOutsideCaseloads = sum.ByOracle[OracleBreadth]
-	}
-	rec.Victims, rec.Viewers = sum.Victims, sum.Viewers
-	rec.Examples = sum.Examples
-	if f := sum.First; f != nil {
-		rec.FirstViolation = f
-		seq, at := f.Seq, f.AtS
-		rec.FirstViolationAfterRequests, rec.FirstViolationAfterS = &seq, &at
 	}
 	rec.Faults = load.nem.timeline()
 	if rec.Faults == nil {
@@ -63,6 +39,7 @@ func record(p *plan, load *loadResult, judgeErr error, rec *Record) (*Record, er
 			"from the foreign values it met (see canary_bounds in report.json)", n))
 	}
 	th := p.sc.Thresholds.For(rec.Target)
+	rec.Regression = th.Regression
 	rec.Thresholds = sloOracle{}.judge(th, rec, p.logsIn())
 	rec.Interrupted = load.interrupted
 	rec.Incomplete = incomplete(p.sc, load, rec.Requests)
@@ -187,6 +164,40 @@ func expectedFalse(bounds []canary.FieldBound) float64 {
 		n += b.ExpectedFalse
 	}
 	return n
+}
+
+// setFigures fills the record's counts, latency, timeline and violations
+// from the statistics and the recorder's summary: the same for a run that
+// ends and for one rebuilt from what a killed run left. It returns the
+// timeline with its authenticated responses, for the coverage oracle.
+func (rec *Record) setFigures(st *stats, kinds []string, requests uint64, elapsed time.Duration, sum evidence.Summary) []second {
+	latency, errs, steps, timeline := st.summary(kinds)
+	rec.Requests = requests
+	rec.DurationS = elapsed.Seconds()
+	if elapsed > 0 {
+		rec.ThroughputRPS = float64(rec.Requests) / elapsed.Seconds()
+	}
+	rec.LatencyMS, rec.Errors, rec.Steps = latency, errs, steps
+	if rec.Steps == nil {
+		rec.Steps = []StepStats{}
+	}
+	rec.Timeline = rec.Timeline[:0]
+	for i, s := range timeline {
+		rec.Timeline = append(rec.Timeline, TimelinePoint{T: i, Requests: s.Requests, Errors: s.Errors,
+			P50: s.P50, P90: s.P90, P99: s.P99, Violations: sum.BySecond[i]})
+	}
+	if sum.Total > 0 {
+		rec.ViolationsBy, rec.ViewerOwner = sum.By, topPairs(sum.Pairs, maxPairsReported)
+	}
+	rec.Violations, rec.ViolationsByOracle = sum.Total, sum.ByOracle
+	rec.Victims, rec.Viewers = sum.Victims, sum.Viewers
+	rec.Examples = sum.Examples
+	if f := sum.First; f != nil {
+		rec.FirstViolation = f
+		seq, at := f.Seq, f.AtS
+		rec.FirstViolationAfterRequests, rec.FirstViolationAfterS = &seq, &at
+	}
+	return timeline
 }
 
 // topPairs returns the n pairs with the most violations, ties by viewer

@@ -102,6 +102,9 @@ type Thresholds struct {
 	// AllowIncomplete lets a run cut short by max_requests, before its
 	// duration or its fault schedule ended, pass (a soak bounded in count).
 	AllowIncomplete bool `yaml:"allow_incomplete,omitempty" json:"allow_incomplete,omitempty"`
+	// Regression is how much worse than a baseline run this one may be
+	// (crosstalk compare, run --baseline).
+	Regression *Regression `yaml:"regression,omitempty" json:"regression,omitempty"`
 	// ByTarget holds the limits that differ on a target, by its name.
 	ByTarget map[string]Thresholds `yaml:",inline" json:"by_target,omitempty"`
 }
@@ -143,6 +146,9 @@ func (t Thresholds) For(target string) Thresholds {
 		out.MinLogins = o.MinLogins
 	}
 	out.AllowIncomplete = out.AllowIncomplete || o.AllowIncomplete
+	if o.Regression != nil {
+		out.Regression = o.Regression
+	}
 	return out
 }
 
@@ -159,6 +165,9 @@ func (t Thresholds) validate(path string) []error {
 	}
 	if t.LoginSuccess != nil && (*t.LoginSuccess < 0 || *t.LoginSuccess > 1) {
 		add("login_success", "want a fraction between 0 and 1")
+	}
+	if t.Regression != nil {
+		errs = append(errs, t.Regression.validate(path+".regression")...)
 	}
 	for name, o := range t.ByTarget {
 		if len(o.ByTarget) > 0 {

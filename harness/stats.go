@@ -42,9 +42,12 @@ func newStats() *stats {
 	return &stats{all: hdrhistogram.New(histMin, histMax, 3), cur: hdrhistogram.New(histMin, histMax, 2)}
 }
 
-// kinds sizes the per-kind statistics for n kinds of request.
+// kinds sizes the per-kind statistics for n kinds of request, keeping
+// those of the kinds it had.
 func (s *stats) kinds(n int) {
-	s.perKind, s.errs = make([]*hdrhistogram.Histogram, n), make([]uint64, n)
+	for len(s.perKind) < n {
+		s.perKind, s.errs = append(s.perKind, nil), append(s.errs, 0)
+	}
 }
 
 func (s *stats) observe(k kind, at, lat time.Duration, failed, authed bool) {

@@ -48,7 +48,7 @@ func failedRecord() *harness.Record {
 		ViolationsBy: map[string]map[string]uint64{"replica": {"r2": 3000, "r1": 635, "none": 81}, "cache": {"HIT": 3635, "none": 81},
 			"step": {"GET /dossier": 3635, "audit": 1, "anonymous-probe": 80}, "field": {"nir": 3635, "iban": 81}},
 		ViewerOwner: []harness.ViewerOwner{{Viewer: 108, Owner: 107, Violations: 40}, {Viewer: -1, Owner: 107, Violations: 2}},
-		Replay: "crosstalk run scenarios/caf-2021.yaml --target embedded --seed 20211010 --users 20000 --duration 15s --rate 600 --defects migration-cache-headers",
+		Replay:      "crosstalk run scenarios/caf-2021.yaml --target embedded --seed 20211010 --users 20000 --duration 15s --rate 600 --defects migration-cache-headers",
 		Canaries: []canary.FieldBound{
 			{Field: "nir", FalseMatch: 8.96e-8, RandomRun: 2.1e-11, Mode: canary.ModeAlone, Nobody: 12, ExpectedFalse: 1.1e-6},
 			{Field: "phone", FalseMatch: 1e-4, RandomRun: 2e-6, Mode: canary.ModeAlone},

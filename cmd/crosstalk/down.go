@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -51,4 +54,22 @@ stacks included.`,
 	c.Flags().StringVar(&run, "run", "", "remove this run's stack, detached or live")
 	c.Flags().BoolVar(&all, "all", false, "remove every crosstalk stack, live runs' and detached ones included")
 	return c
+}
+
+// warnDeadRuns says, as a run on Docker starts, which dead runs left
+// containers or networks behind, and how to remove them: they take memory
+// and ports from the run that starts.
+func warnDeadRuns(ctx context.Context, stderr io.Writer) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cli, err := docker.NewClient(ctx)
+	if err != nil {
+		return // the run says so itself
+	}
+	defer cli.Close()
+	runs, err := docker.DeadRuns(ctx, cli)
+	if err != nil || len(runs) == 0 {
+		return
+	}
+	fmt.Fprintf(stderr, "crosstalk: %d dead run(s) left containers behind (%s): crosstalk down removes them\n", len(runs), strings.Join(runs, ", "))
 }

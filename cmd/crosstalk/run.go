@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/crosstalk-dev/crosstalk/harness"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
+	"github.com/crosstalk-dev/crosstalk/metrics"
 	"github.com/crosstalk-dev/crosstalk/reports"
 	"github.com/crosstalk-dev/crosstalk/scenarios"
 	"github.com/crosstalk-dev/crosstalk/targets/embedded"
@@ -46,6 +48,8 @@ type runFlags struct {
 	http        string
 	// shutdownBudget bounds the time from Ctrl-C or SIGTERM to exit.
 	shutdownBudget time.Duration
+	metricsAddr    string
+	baseline       string
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -94,6 +98,8 @@ faults, writes the report of what ran and stops the target, within
 	fl.StringVar(&f.caFile, "ca-file", "", "https targets: a PEM file of CAs to trust beside the system's (default: the scenario's portal.tls.ca_file)")
 	fl.BoolVar(&f.insecure, "insecure", false, "https targets: do not check the certificate (refused unless the target is on a loopback address)")
 	fl.DurationVar(&f.shutdownBudget, "shutdown-budget", harness.DefaultShutdownBudget, "after Ctrl-C or SIGTERM: stop the load, heal, write the report and stop the target within this long (what is left is skipped and named in the report); a second signal quits at once")
+	fl.StringVar(&f.baseline, "baseline", "", "compare the run with the run whose reports are in this directory (see crosstalk compare); a regression fails the gate")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve live Prometheus metrics on HOST:PORT/metrics while the run goes (loopback unless --allow-host), e.g. 127.0.0.1:9464")
 	fl.StringVar(&f.http, "http", "", `HTTP version: auto (HTTP/2 when the server offers it by ALPN, as browsers do), 1.1 or 2 (default: the scenario's portal.http, or auto)`)
 	return c
 }
@@ -122,9 +128,18 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	default:
 		return harness.BadInput(`--faults %q: the only value is "none"`, f.faults)
 	}
+	var base *harness.Record
+	if f.baseline != "" {
+		if base, err = readRecord(f.baseline); err != nil {
+			return err
+		}
+	}
 	target, notes, err := newTarget(sc, f, cmd.Flags().Changed, set, stderr)
 	if err != nil {
 		return err
+	}
+	if k, _ := lookupTarget(f.target, false); k.docker {
+		warnDeadRuns(cmd.Context(), stderr)
 	}
 	if r, ok := target.(interface{ RunID() string }); ok {
 		// Printed even with --quiet: a harness killed with SIGKILL leaves
@@ -147,10 +162,29 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 		pl = &progressLine{w: stderr}
 		opts.Progress = pl.show
 	}
+	if f.metricsAddr != "" {
+		x := metrics.New(metrics.Run{Scenario: sc.Name, Target: target.Name(), Seed: sc.Seed})
+		if err := x.Listen(f.metricsAddr, f.allowHosts); err != nil {
+			return err
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = x.Close(ctx)
+		}()
+		opts.Observer = x
+		fmt.Fprintf(stderr, "crosstalk: live metrics on http://%s/metrics\n", x.Addr())
+	}
 	written := false
 	opts.ShutdownBudget = f.shutdownBudget
+	var cmp *reports.RunDiff
 	opts.Report = func(rec *harness.Record) error {
 		rec.Notes = append(notes, rec.Notes...)
+		if base != nil {
+			if cmp, err = judgeBaseline(base, f.baseline, rec); err != nil {
+				rec.Notes = append(rec.Notes, err.Error())
+			}
+		}
 		written = true
 		return reports.WriteAll(out, rec)
 	}
@@ -170,6 +204,11 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	}
 	if err := reports.Summary(stdout, rec); err != nil {
 		return err
+	}
+	if cmp != nil {
+		if err := reports.CompareText(stdout, cmp); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "reports     %s\n", strings.Join(reports.Paths(out), " "))
 	if runErr != nil {

@@ -24,6 +24,9 @@ type targetKind struct {
 	reference bool
 	// flags are the run flags that belong to this target alone.
 	flags []string
+	// docker targets start containers: a run on one says when a dead
+	// run's containers are still there.
+	docker bool
 	// matrixParallel and matrixDuration are the matrix's defaults on it.
 	matrixParallel int
 	matrixDuration time.Duration
@@ -54,7 +57,7 @@ var targetTable = []targetKind{
 	// containers, and a hot replica needs seconds of load: 6 s cells end
 	// before either.
 	{name: "containers", usage: "the reference stack in Docker, see make images", reference: true,
-		flags: []string{"image"}, matrixParallel: 1, matrixDuration: 12 * time.Second,
+		flags: []string{"image"}, docker: true, matrixParallel: 1, matrixDuration: 12 * time.Second,
 		build: func(s targetSpec) (harness.Target, error) {
 			im, err := imagesFrom(s.flags.images)
 			if err != nil {
@@ -67,7 +70,7 @@ var targetTable = []targetKind{
 			}
 			return containers.New(opts...), nil
 		}},
-	{name: "compose", usage: "your stack from --compose-file", flags: []string{"compose-file", "entry"},
+	{name: "compose", usage: "your stack from --compose-file", flags: []string{"compose-file", "entry"}, docker: true,
 		build: func(s targetSpec) (harness.Target, error) {
 			if s.flags.composeFile == "" {
 				return nil, harness.BadInput("--target compose needs --compose-file FILE and --entry SERVICE:PORT")

@@ -59,6 +59,7 @@ type Recorder struct {
 	by       map[string]map[string]uint64
 	bySecond map[int]map[string]uint64
 	pairs    map[Pair]uint64
+	watch    func(Violation)
 	w        *bufio.Writer
 	enc      *json.Encoder
 	err      error
@@ -97,6 +98,9 @@ func NewRecorder(size int, w io.Writer, keep int, oracles []string) *Recorder {
 
 // Add records v.
 func (r *Recorder) Add(v Violation) {
+	if r.watch != nil {
+		defer r.watch(v)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.total++
@@ -162,6 +166,17 @@ func (r *Recorder) count(v Violation) {
 		p = Pair{Anonymous, Anonymous}
 	}
 	r.pairs[p]++
+}
+
+// Watch has f called with every violation added from now on, outside the
+// recorder's lock (live metrics). Call it before the first Add.
+func (r *Recorder) Watch(f func(Violation)) { r.watch = f }
+
+// Counts returns the violations, victims and viewers so far.
+func (r *Recorder) Counts() (total uint64, victims, viewers int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.total, r.nVictim, r.nViewer
 }
 
 // Total returns the number of violations so far.

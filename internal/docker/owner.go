@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,13 +56,38 @@ func alive(owner string) bool {
 // and that were not left running on purpose; with all, every crosstalk
 // stack. It returns the runs it removed and how many objects.
 func Sweep(ctx context.Context, cli *testcontainers.DockerClient, all bool) ([]string, int, error) {
-	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", Label)})
+	runs, err := sweepable(ctx, cli, all)
 	if err != nil {
 		return nil, 0, err
 	}
+	var removed []string
+	total := 0
+	var errs []error
+	for _, run := range runs {
+		n, err := Down(ctx, cli, run)
+		total += n
+		errs = append(errs, err)
+		removed = append(removed, run)
+	}
+	return removed, total, errors.Join(errs...)
+}
+
+// DeadRuns returns the runs whose owner process is gone and that left
+// containers or networks behind (not those left running on purpose), for a
+// run to say so as it starts.
+func DeadRuns(ctx context.Context, cli *testcontainers.DockerClient) ([]string, error) {
+	return sweepable(ctx, cli, false)
+}
+
+// sweepable returns the runs Sweep would remove, sorted.
+func sweepable(ctx context.Context, cli *testcontainers.DockerClient, all bool) ([]string, error) {
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", Label)})
+	if err != nil {
+		return nil, err
+	}
 	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("label", Label)})
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	keep, runs := map[string]bool{}, map[string]bool{}
 	note := func(labels map[string]string) {
@@ -77,17 +103,12 @@ func Sweep(ctx context.Context, cli *testcontainers.DockerClient, all bool) ([]s
 	for _, n := range ns.Items {
 		note(n.Labels)
 	}
-	var removed []string
-	total := 0
-	var errs []error
+	var out []string
 	for run := range runs {
-		if keep[run] || run == "" {
-			continue
+		if !keep[run] && run != "" {
+			out = append(out, run)
 		}
-		n, err := Down(ctx, cli, run)
-		total += n
-		errs = append(errs, err)
-		removed = append(removed, run)
 	}
-	return removed, total, errors.Join(errs...)
+	slices.Sort(out)
+	return out, nil
 }

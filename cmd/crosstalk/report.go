@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crosstalk-dev/crosstalk/harness"
+	"github.com/crosstalk-dev/crosstalk/reports"
+)
+
+func newReportCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "report DIR",
+		Short: "Rebuild the reports of a run that died before writing them",
+		Long: `Rebuild report.json, junit.xml, summary.txt and report.html in DIR from what
+a run left there when it was killed (SIGKILL, the OOM killer, a CI timeout):
+the start record run.json, results.jsonl (flushed every second) and
+evidence/violations.jsonl (flushed as each violation is found). The report says
+"interrupted": true and names the faults that were active when the run died
+and may not have been healed; crosstalk down removes a dead run's containers.
+
+Exit status as for run: 1 when the run had violations, 3 when it had none (a
+killed run has no verdict), 2 when DIR is not a run's output directory.`,
+		Example: `  crosstalk report crosstalk-out/caf-2021`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rec, err := harness.Rebuild(args[0])
+			if err != nil {
+				return err
+			}
+			if err := reports.WriteAll(args[0], rec); err != nil {
+				return harness.TargetFailure(fmt.Errorf("writing the reports to %s: %w", args[0], err))
+			}
+			if err := reports.Summary(stdout, rec); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "reports     %s\n", strings.Join(reports.Paths(args[0]), " "))
+			if rec.Verdict == harness.VerdictFail {
+				return errGateFailed
+			}
+			return harness.TargetFailure(fmt.Errorf("%s", rec.Reason))
+		},
+	}
+}
