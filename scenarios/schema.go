@@ -22,6 +22,10 @@ func Schema() ([]byte, error) {
 		Description: "a Go duration such as 500ms, 20s or 1m30s"}
 	when := &jsonschema.Schema{Type: "string", Pattern: `^(([0-9]+(\.[0-9]+)?%)|(([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+))$`,
 		Description: "a duration (20s) or a fraction of the run (40%)"}
+	share := &jsonschema.Schema{OneOf: []*jsonschema.Schema{
+		{Type: "number", Minimum: json.Number("0")},
+		{Type: "string", Pattern: `^[0-9]+(\.[0-9]+)?%$`},
+	}, Description: "a share: 20% or 0.2"}
 	r := &jsonschema.Reflector{FieldNameTag: "yaml", ExpandedStruct: true, DoNotReference: true, RequiredFromJSONSchemaTags: true,
 		Mapper: func(t reflect.Type) *jsonschema.Schema {
 			switch t {
@@ -29,6 +33,8 @@ func Schema() ([]byte, error) {
 				return durations
 			case reflect.TypeOf(harness.When{}):
 				return when
+			case reflect.TypeOf(harness.Fraction(0)):
+				return share
 			}
 			return nil
 		}}
