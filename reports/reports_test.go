@@ -6,6 +6,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,4 +145,25 @@ func TestRenderersReturnWriteErrors(t *testing.T) {
 	for _, f := range Files {
 		assert.Error(t, f.Render(failingWriter{}, failedRecord()), f.Name)
 	}
+}
+
+// TestChartsOfADaySoak: a 24-hour timeline is drawn with at most maxPoints
+// points per line, and the page stays small; the counts are not touched.
+func TestChartsOfADaySoak(t *testing.T) {
+	r := passedRecord()
+	r.DurationS = 86400
+	r.Timeline = make([]harness.TimelinePoint, 86400)
+	for i := range r.Timeline {
+		r.Timeline[i] = harness.TimelinePoint{T: i, Requests: 150 + uint64(i%7), P50: 1, P90: 2, P99: 3}
+	}
+	r.Timeline[50_000].P99 = 900 // one bad second stays visible: a point is its worst second
+	var b bytes.Buffer
+	require.NoError(t, HTML(&b, r))
+	assert.Less(t, b.Len(), 1<<20, "a day's report is under a megabyte")
+	for _, m := range regexp.MustCompile(`<polyline class="series"[^>]*points="([^"]*)"`).FindAllStringSubmatch(b.String(), -1) {
+		assert.LessOrEqual(t, len(strings.Fields(m[1])), maxPoints)
+	}
+	assert.Contains(t, b.String(), "averaged over 96 s")
+	assert.Contains(t, b.String(), ">1k<", "the latency axis reaches the bad second's 900 ms")
+	assert.Equal(t, 86400, len(r.Timeline), "drawing does not touch the record")
 }
