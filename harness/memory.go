@@ -3,6 +3,7 @@ package harness
 import (
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,11 @@ type MemorySample struct {
 	T      float64 `json:"t"`
 	HeapMB float64 `json:"heap_mb"`
 	RSSMB  float64 `json:"rss_mb"`
+	// LiveMB is the heap that survived a collection; StacksMB the
+	// goroutines' stacks; Goroutines how many there were.
+	LiveMB     float64 `json:"live_mb"`
+	StacksMB   float64 `json:"stacks_mb"`
+	Goroutines int     `json:"goroutines"`
 }
 
 // memoryEvery is how often a run samples its memory.
@@ -27,9 +33,16 @@ func sampleMemory(stop <-chan struct{}, start time.Time, out *[]MemorySample, do
 	tick := time.NewTicker(memoryEvery)
 	defer tick.Stop()
 	take := func() {
+		// Collect and hand freed pages back to the OS first: the resident
+		// set then measures what the process holds, not the high-water
+		// mark of its heap between two collections. A collection of a few
+		// tens of MB every 10 s costs the load nothing it could measure.
+		debug.FreeOSMemory()
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
-		*out = append(*out, MemorySample{T: time.Since(start).Seconds(), HeapMB: float64(m.HeapInuse) / (1 << 20), RSSMB: rssMB()})
+		mb := func(b uint64) float64 { return float64(b) / (1 << 20) }
+		*out = append(*out, MemorySample{T: time.Since(start).Seconds(), HeapMB: mb(m.HeapInuse), RSSMB: rssMB(),
+			LiveMB: mb(m.HeapAlloc), StacksMB: mb(m.StackInuse), Goroutines: runtime.NumGoroutine()})
 	}
 	take()
 	for {
@@ -80,4 +93,27 @@ func MemoryGrowth(samples []MemorySample) (from, to MemorySample, growth float64
 		return
 	}
 	return from, end, (end.RSSMB - from.RSSMB) / from.RSSMB, true
+}
+
+// MemorySlope is the resident set's growth in MB per hour after the
+// warm-up (as MemoryGrowth chooses it), by least squares over every sample
+// from there: a step or a spike moves it less than it moves two samples.
+func MemorySlope(samples []MemorySample) (mbPerHour float64, ok bool) {
+	from, _, _, ok := MemoryGrowth(samples)
+	if !ok {
+		return 0, false
+	}
+	var n, st, sr, stt, str float64
+	for _, s := range samples {
+		if s.T < from.T {
+			continue
+		}
+		n++
+		st, sr, stt, str = st+s.T, sr+s.RSSMB, stt+s.T*s.T, str+s.T*s.RSSMB
+	}
+	den := n*stt - st*st
+	if n < 3 || den == 0 {
+		return 0, false
+	}
+	return (n*str - st*sr) / den * 3600, true
 }

@@ -116,9 +116,10 @@ func Summary(w io.Writer, r *harness.Record) error {
 		p.f("canaries   %s\n", canaryLine(r))
 	}
 	if from, to, g, ok := harness.MemoryGrowth(r.Memory); ok {
-		p.f("memory      rss %.0f MB at %s, %.0f MB at %s (%+.1f%%); heap %.0f → %.0f MB\n",
+		slope, _ := harness.MemorySlope(r.Memory)
+		p.f("memory      rss %.0f MB at %s, %.0f MB at %s (%+.1f%%, slope %+.1f MB/h); live heap %.0f → %.0f MB, goroutines %d → %d\n",
 			from.RSSMB, time.Duration(from.T*float64(time.Second)).Round(time.Second), to.RSSMB,
-			time.Duration(to.T*float64(time.Second)).Round(time.Second), 100*g, from.HeapMB, to.HeapMB)
+			time.Duration(to.T*float64(time.Second)).Round(time.Second), 100*g, slope, from.LiveMB, to.LiveMB, from.Goroutines, to.Goroutines)
 	}
 	if line := coverageLine(r); line != "" {
 		p.f("coverage    %s\n", line)
