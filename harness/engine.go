@@ -423,7 +423,7 @@ func (e *engine) observe(x *exchange) {
 	if e.observer != nil {
 		e.observer.Response(e.kinds[x.kind], status, x.lat, failed)
 	}
-	e.sink.write(x.seq, x.at, x.who.uid, e.kinds[x.kind], x.req, status, x.lat, x.wire, len(x.body), replica, x.err)
+	e.sink.write(x.seq, x.at, x.who.uid, e.kinds[x.kind], x.req, status, x.lat, x.wire, len(x.body), replica, x.login, x.err)
 }
 
 // DefaultMaxBody bounds a response body as it comes off the wire; past it

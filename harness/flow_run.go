@@ -353,6 +353,7 @@ func (e *engine) advance(x *exchange) {
 	if resp == nil {
 		if s.Login && !following {
 			e.loginAttempts.Add(1)
+			x.login = -1
 			if e.observer != nil {
 				e.observer.Login(false)
 			}
@@ -384,6 +385,10 @@ func (e *engine) advance(x *exchange) {
 	ok := s.expects(resp.StatusCode, loc)
 	if s.Login {
 		e.countLogin(a, ok, resp.StatusCode)
+		x.login = -1
+		if ok {
+			x.login = 1
+		}
 	}
 	if s.Guess != nil && id < 0 {
 		if done := e.judgeGuess(x, a, s); done {

@@ -66,6 +66,7 @@ type resultLine struct {
 	Code  int     `json:"code"`
 	LatMs float64 `json:"lat_ms"`
 	Error string  `json:"error"`
+	Login *bool   `json:"login"`
 }
 
 // maxLine bounds one line of results.jsonl or violations.jsonl when read
@@ -76,8 +77,8 @@ const maxLine = 1 << 20
 // (SIGKILL, the OOM killer, a CI timeout) from what it left in dir: the
 // start record, results.jsonl and evidence/violations.jsonl. The record is
 // marked interrupted; a fault of the schedule that was active when the run
-// died is named as possibly not healed. Logins and the after-run oracles
-// (writes, audit, fingerprints) are not in those files and are not judged.
+// died is named as possibly not healed. The after-run oracles (writes,
+// audit, fingerprints) did not run and are not judged.
 func Rebuild(dir string) (*Record, error) {
 	b, err := os.ReadFile(filepath.Join(dir, RunStartFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -112,12 +113,18 @@ func Rebuild(dir string) (*Record, error) {
 		st.observe(k, time.Duration(l.T*float64(time.Second)), time.Duration(l.LatMs*float64(time.Millisecond)), l.Error != "" || l.Code >= 500, false)
 		requests++
 		last = max(last, l.T)
+		if l.Login != nil {
+			rec.Logins.Attempted++
+			if *l.Login {
+				rec.Logins.Succeeded++
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	rec.Notes = append(rec.Notes, fmt.Sprintf("rebuilt by crosstalk report from %s, results.jsonl and evidence/violations.jsonl after the run died %.1f s into the load%s; logins and the after-run oracles (writes, audit, fingerprints) are not in them",
+	rec.Notes = append(rec.Notes, fmt.Sprintf("rebuilt by crosstalk report from %s, results.jsonl and evidence/violations.jsonl after the run died %.1f s into the load%s; the after-run oracles (writes, audit, fingerprints) did not run",
 		RunStartFile, last, cutNote(cut)))
 
 	size := max(rec.Users, 1)

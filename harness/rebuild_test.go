@@ -23,7 +23,7 @@ func TestRebuild(t *testing.T) {
 	b, err := json.Marshal(start)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, RunStartFile), b, 0o644))
-	results := `{"seq":1,"t":0.5,"user":1,"step":"login","method":"POST","path":"/login","code":303,"lat_ms":1.5,"bytes":10}
+	results := `{"seq":1,"t":0.5,"user":1,"step":"login","method":"POST","path":"/login","code":303,"lat_ms":1.5,"bytes":10,"login":true}
 {"seq":2,"t":1.5,"user":2,"step":"dossier","method":"GET","path":"/dossier","code":200,"lat_ms":2.5,"bytes":900}
 {"seq":3,"t":2.25,"user":3,"step":"dossier","method":"GET","path":"/dossier","code":502,"lat_ms":9,"bytes":0}
 {"seq":4,"t":2.5,"user":4,"st`
@@ -34,6 +34,7 @@ func TestRebuild(t *testing.T) {
 	r, err := Rebuild(dir)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(3), r.Requests, "the cut line is not counted")
+	assert.Equal(t, Logins{Attempted: 1, Succeeded: 1}, r.Logins)
 	assert.Equal(t, uint64(1), r.Errors)
 	assert.Equal(t, uint64(1), r.Violations)
 	assert.Equal(t, 1, r.Victims)

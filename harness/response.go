@@ -25,6 +25,9 @@ type exchange struct {
 	wire int            // bytes of the body on the wire
 	body []byte         // the body as decoded, as far as it arrived
 	err  error
+	// login is the outcome of a login step: 1 it succeeded, -1 it failed,
+	// 0 not a login.
+	login int8
 	// refusedTokens are the session tokens of other users this response
 	// tried to hand its viewer: the actor never adopts them.
 	refusedTokens []string

@@ -32,7 +32,7 @@ func newResultSink(w io.Writer) *resultSink {
 
 // write records one response: n bytes came off the wire, decoded of them
 // after undoing the content coding.
-func (s *resultSink) write(seq uint64, at time.Duration, uid int, step string, req *http.Request, status int, lat time.Duration, n, decoded int, replica string, err error) {
+func (s *resultSink) write(seq uint64, at time.Duration, uid int, step string, req *http.Request, status int, lat time.Duration, n, decoded int, replica string, login int8, err error) {
 	if s == nil {
 		return
 	}
@@ -67,6 +67,12 @@ func (s *resultSink) write(seq uint64, at time.Duration, uid int, step string, r
 	if replica != "" {
 		b = append(b, `,"replica":`...)
 		b = strconv.AppendQuote(b, replica)
+	}
+	switch login {
+	case 1:
+		b = append(b, `,"login":true`...)
+	case -1:
+		b = append(b, `,"login":false`...)
 	}
 	if err != nil {
 		b = append(b, `,"error":`...)

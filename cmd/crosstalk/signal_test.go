@@ -154,6 +154,7 @@ func sigkill(t *testing.T, bin string) {
 	r := report(t, out)
 	assert.Equal(t, true, r["interrupted"])
 	assert.Equal(t, float64(lines), r["requests"], "the request count is the lines of results.jsonl")
+	assert.Positive(t, r["logins"].(map[string]any)["succeeded"], "logins are in results.jsonl")
 	evid, err := os.ReadFile(filepath.Join(out, "evidence", "violations.jsonl"))
 	require.NoError(t, err)
 	assert.Equal(t, float64(bytes.Count(evid, []byte("\n"))), r["violations"])
