@@ -305,8 +305,8 @@ func (p *progressLine) show(s harness.Progress) {
 	if len(s.Faults) > 0 {
 		faults = "  faults: " + strings.Join(s.Faults, ",")
 	}
-	fmt.Fprintf(p.w, "\r\033[K  %5.1f/%.0fs  %6.0f req/s  p99 %-8s  logins %-7d  violations %d%s",
-		s.Elapsed.Seconds(), s.Duration.Seconds(), s.Rate, s.P99.Round(10*time.Microsecond), s.Logins, s.Violations, faults)
+	fmt.Fprintf(p.w, "\r\033[K  %5.1f/%.0fs  %6.0f/%.0f req/s  p99 %-8s  logins %-7d  violations %d%s",
+		s.Elapsed.Seconds(), s.Duration.Seconds(), s.Rate, s.TargetRate, s.P99.Round(10*time.Microsecond), s.Logins, s.Violations, faults)
 	p.shown = true
 }
 
