@@ -10,7 +10,8 @@ build:
 # -p 1: one package at a time, so that no test binary compiles beside the
 # load tests, whose latency and error thresholds are measured on two cores.
 test: lint test-images build race
-	$(GO) test -p 1 -count=1 -timeout 25m ./...
+	mkdir -p out/test-artifacts
+	$(GO) test -p 1 -count=1 -timeout 25m -artifacts -outputdir $(CURDIR)/out/test-artifacts ./...
 	bin/crosstalk selftest
 
 # The race detector on the engine, the oracles, the portal and the targets

@@ -34,13 +34,9 @@ func renderInChromium(t *testing.T, r *harness.Record) []browser.Chart {
 	require.NoError(t, f.Close())
 	charts, shown, err := browser.Charts(context.Background(), "file://"+page)
 	require.NoError(t, err)
-	out := filepath.Join(os.TempDir(), "crosstalk-screenshots")
-	if d := os.Getenv("CROSSTALK_SCREENSHOTS"); d != "" {
-		out = d
-	}
-	require.NoError(t, os.MkdirAll(out, 0o755))
-	shot := filepath.Join(out, t.Name()+".png")
-	require.NoError(t, os.MkdirAll(filepath.Dir(shot), 0o755))
+	// Kept under the test's output with go test -artifacts (make test
+	// keeps them in out/test-artifacts).
+	shot := filepath.Join(t.ArtifactDir(), "report.png")
 	require.NoError(t, os.WriteFile(shot, shown.Screenshot, 0o644))
 	t.Logf("screenshot: %s", shot)
 	assert.Empty(t, shown.Console, "the report writes nothing to the console")

@@ -110,8 +110,7 @@ func chartsInChromium(t *testing.T, page string) []browser.Chart {
 	charts, shown, err := browser.Charts(context.Background(), "file://"+page)
 	require.NoError(t, err)
 	assert.Empty(t, shown.Console, "the report writes nothing to the console")
-	shot := filepath.Join(os.TempDir(), "crosstalk-screenshots", t.Name()+".png")
-	require.NoError(t, os.MkdirAll(filepath.Dir(shot), 0o755))
+	shot := filepath.Join(t.ArtifactDir(), "report.png") // kept with go test -artifacts
 	require.NoError(t, os.WriteFile(shot, shown.Screenshot, 0o644))
 	t.Logf("screenshot: %s", shot)
 	return charts
