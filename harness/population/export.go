@@ -15,7 +15,7 @@ var ExportFormats = []string{"csv", "json", "sql"}
 
 // exportColumns are the fields of an exported user, in order.
 var exportColumns = []string{"index", "nir", "caf", "beneficiary_number", "first_name", "last_name", "email", "phone",
-	"street", "postal_code", "city", "salary", "family", "iban", "state", "password", "adviser"}
+	"street", "postal_code", "city", "salary", "family", "iban", "state", "password", "adviser", "idp_password", "totp_secret"}
 
 // InitialPassword is the password user i holds when the run starts: the
 // temporary one for accounts pending migration, its own otherwise.
@@ -33,7 +33,8 @@ func (p *Population) exportRow(i int) []string {
 		adviser = p.advisers.Login(p.advisers.Of(i))
 	}
 	return []string{strconv.Itoa(i), u.NIR, u.CAF, u.Number, u.First, u.Last, u.Email, u.Phone, u.Street,
-		u.PostalCode, u.City, strconv.Itoa(u.Salary), u.Family, u.IBAN, u.State.String(), p.InitialPassword(i), adviser}
+		u.PostalCode, u.City, strconv.Itoa(u.Salary), u.Family, u.IBAN, u.State.String(), p.InitialPassword(i), adviser,
+		u.IdPPassword, p.TOTPSecret(i)}
 }
 
 // Export writes every user of the population in format (csv, json or sql),

@@ -144,6 +144,12 @@ func ParseMix(s string) (Mix, error) {
 	return Mix{Legacy: f[0], MigrationPending: f[1], Migrated: f[2]}, nil
 }
 
+// String writes the mix as ParseMix reads it.
+func (m Mix) String() string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	return f(m.Legacy) + "," + f(m.MigrationPending) + "," + f(m.Migrated)
+}
+
 // Size returns the number of users.
 func (p *Population) Size() int { return p.size }
 
@@ -167,7 +173,10 @@ type User struct {
 	Family       string
 	IBAN         string // generation 0, as seeded
 	TempPassword string
-	State        State
+	// IdPPassword is the user's password at the identity provider
+	// (FranceConnect's), a system apart from the portal's accounts.
+	IdPPassword string
+	State       State
 }
 
 // User returns user i. It panics if i is out of range: indexes come from the
@@ -192,6 +201,7 @@ func (p *Population) User(i int) User {
 		Family:       families[h(8)%uint64(len(families))],
 		IBAN:         p.IBAN(i, 0),
 		TempPassword: p.Password(i, 0),
+		IdPPassword:  p.IdPPassword(i),
 		State:        p.State(i),
 	}
 	u.CAF, u.Number = p.Beneficiary(i)
@@ -264,6 +274,12 @@ func ParseSeed(s string) (uint64, error) {
 		return 0, fmt.Errorf("seed %q: want a non-negative integer", s)
 	}
 	return v, nil
+}
+
+// IdPPassword returns user i's password at the identity provider: it does
+// not change when the portal's password does.
+func (p *Population) IdPPassword(i int) string {
+	return "Idp-" + base36(mix64(p.seed^mix64(uint64(i)<<20|0x1d9)), 10)[:10]
 }
 
 // TOTPSecret returns user i's time-based one-time password secret (RFC
