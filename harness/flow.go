@@ -68,7 +68,9 @@ type Step struct {
 	// login page, and the write never happened).
 	ExpectLocation string `yaml:"expect_location,omitempty" json:"expect_location,omitempty"`
 	// Follow follows the redirect the step answers with, to any declared
-	// host, as a browser does, until a page that is not a redirect.
+	// host, as a browser does, until a page that is not a redirect. The
+	// step's extract then reads that page (a query, the last redirect's
+	// Location).
 	Follow bool `yaml:"follow,omitempty" json:"follow,omitempty"`
 	// Extract names values to take from the response for later steps.
 	Extract map[string]Extract `yaml:"extract,omitempty" json:"extract,omitempty"`
@@ -205,7 +207,9 @@ type PortalSpec struct {
 	// browsers do), 1.1 or 2 (the --http flag overrides it).
 	HTTP string `yaml:"http,omitempty" json:"http,omitempty"`
 	// Hosts are other hosts flows may go to by name (an identity
-	// provider), each subject to the loopback rule like the target.
+	// provider), each subject to the loopback rule like the target: a
+	// base URL, or "target" for a host the target's stack runs (the
+	// reference identity provider on the embedded and container stacks).
 	Hosts map[string]string `yaml:"hosts,omitempty" json:"hosts,omitempty"`
 	// ReadBack reads a user's stored IBAN back after the run for the
 	// writes oracle, where the target's driver cannot: a request per
@@ -279,8 +283,11 @@ func (p *PortalSpec) validate() []error {
 		if name == "" || strings.ContainsAny(name, " /:") {
 			errs = append(errs, fieldErr("portal.hosts", "%q: name a host with a word, such as idp", name))
 		}
+		if u == HostFromTarget {
+			continue
+		}
 		if err := checkURLShape(u); err != nil {
-			errs = append(errs, fieldErr("portal.hosts."+name, "%v", err))
+			errs = append(errs, fieldErr("portal.hosts."+name, "%v, or %q for a host the target's stack runs", err, HostFromTarget))
 		}
 	}
 	if r := p.ReadBack; r != nil {

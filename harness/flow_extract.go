@@ -68,7 +68,10 @@ func expired(c *http.Cookie) bool {
 		(!c.Expires.IsZero() && c.Expires.Before(time.Now()))
 }
 
-func extract(x Extract, re *regexp.Regexp, resp *http.Response, body []byte) (string, bool) {
+// extract returns the value x names in a response; a query parameter is
+// read from location (the response's Location, or in a followed chain the
+// last redirect's).
+func extract(x Extract, re *regexp.Regexp, resp *http.Response, body []byte, location string) (string, bool) {
 	switch {
 	case x.Cookie != "":
 		for _, c := range resp.Cookies() {
@@ -80,7 +83,7 @@ func extract(x Extract, re *regexp.Regexp, resp *http.Response, body []byte) (st
 		v := resp.Header.Get(x.Header)
 		return v, v != ""
 	case x.Query != "":
-		u, err := url.Parse(resp.Header.Get("Location"))
+		u, err := url.Parse(location)
 		if err != nil {
 			return "", false
 		}

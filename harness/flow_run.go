@@ -370,13 +370,19 @@ func (e *engine) advance(x *exchange) {
 		// The page a redirect of the step led to: its own outcome was
 		// judged on the redirect; any page will do, and redirects on.
 		if next, ok := e.followable(x.req.URL, loc); ok && resp.StatusCode >= 300 && resp.StatusCode < 400 && a.hops < maxRedirects {
-			a.follow, a.hops = next, a.hops+1
+			a.follow, a.hops, a.lastLocation = next, a.hops+1, loc
 			e.readyAgain(id)
 			return
 		}
 		a.hops = 0
 		if resp.StatusCode >= 400 {
 			fail(fmt.Sprintf("status %d at the end of its redirects", resp.StatusCode))
+			return
+		}
+		// A followed step's values are on the page its redirects end at
+		// (a login form's hidden field), or in the last Location.
+		if missing := e.extractAll(x, a, s, a.lastLocation); missing != "" {
+			fail("could not extract " + missing + " from the page its redirects end at")
 			return
 		}
 		e.stepDone(id, a, plan, s)
@@ -406,16 +412,19 @@ func (e *engine) advance(x *exchange) {
 		fail(fmt.Sprintf("status %d, expected %s", resp.StatusCode, expectedText(s)))
 		return
 	}
-	if missing := e.extractAll(x, a, s); missing != "" {
-		fail("could not extract " + missing)
-		return
+	redirect := resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != ""
+	if !(s.Follow && redirect) {
+		if missing := e.extractAll(x, a, s, loc); missing != "" {
+			fail("could not extract " + missing)
+			return
+		}
 	}
 	if s.afterLogin && !s.Logout {
 		e.lend(id, a)
 	}
 	e.stepEffects(id, a, s, resp.StatusCode)
 	a.lastLocation = loc
-	if s.Follow && resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
+	if s.Follow && redirect {
 		if next, ok := e.followable(x.req.URL, loc); ok {
 			a.follow, a.hops = next, 1
 			e.readyAgain(id)
@@ -451,9 +460,9 @@ func (e *engine) countLogin(a *actor, ok bool, status int) {
 // extractAll keeps the values step s extracts from x in a's variables, and
 // returns the name of one it could not find. A session value the session
 // oracle refused (another user's) is never adopted.
-func (e *engine) extractAll(x *exchange, a *actor, s *stepPlan) (missing string) {
+func (e *engine) extractAll(x *exchange, a *actor, s *stepPlan, location string) (missing string) {
 	for name, xt := range s.Extract {
-		v, found := extract(xt, s.regex[name], x.resp, x.body)
+		v, found := extract(xt, s.regex[name], x.resp, x.body, location)
 		if !found {
 			return name
 		}

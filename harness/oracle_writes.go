@@ -90,7 +90,7 @@ func (j *judgement) readBack() func(ctx context.Context, user int) (string, erro
 			if !plan.expects(resp.StatusCode, resp.Header.Get("Location")) {
 				return "", fmt.Errorf("%s %s answered %d", req.Method, req.URL.Path, resp.StatusCode)
 			}
-			v, ok := extract(x, re, resp, body)
+			v, ok := extract(x, re, resp, body, resp.Header.Get("Location"))
 			if !ok {
 				return "", fmt.Errorf("%s %s: no IBAN where portal.read_back.iban says", req.Method, req.URL.Path)
 			}

@@ -10,9 +10,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/crosstalk-dev/crosstalk/harness/population"
@@ -238,9 +241,13 @@ func start(ctx context.Context, p *plan, t Target, rec *Record) (*stack, error) 
 		return st, TargetFailure(fmt.Errorf("target %s could not start: %w", t.Name(), err))
 	}
 	st.base = base
-	hosts := map[string]string{}
+	var declared map[string]string
 	if p.sc.Portal != nil {
-		hosts = p.sc.Portal.Hosts
+		declared = p.sc.Portal.Hosts
+	}
+	hosts, err := resolveHosts(declared, t)
+	if err != nil {
+		return st, err
 	}
 	for _, u := range append([]string{base}, mapValues(hosts)...) {
 		if err := CheckTarget(u, p.opt.AllowHosts); err != nil {
@@ -272,6 +279,32 @@ func start(ctx context.Context, p *plan, t Target, rec *Record) (*stack, error) 
 		rec.TargetStartS = time.Since(began).Seconds()
 	}
 	return st, st.e.preflightFlow(ctx, p.timeout)
+}
+
+// resolveHosts returns the declared hosts with those the target runs
+// ("idp: target") replaced by their URLs; the declaration is not changed.
+func resolveHosts(declared map[string]string, t Target) (map[string]string, error) {
+	hosts := make(map[string]string, len(declared))
+	for name, u := range declared {
+		if u != HostFromTarget {
+			hosts[name] = u
+			continue
+		}
+		var runs map[string]string
+		if hp, ok := t.(HostProvider); ok {
+			runs = hp.Hosts()
+		}
+		if runs[name] == "" {
+			list := "none"
+			if len(runs) > 0 {
+				list = strings.Join(slices.Sorted(maps.Keys(runs)), ", ")
+			}
+			return nil, BadInput("portal.hosts.%s: target %s runs no host named %s (it runs: %s); give its URL instead",
+				name, t.Name(), name, list)
+		}
+		hosts[name] = runs[name]
+	}
+	return hosts, nil
 }
 
 func mapValues(m map[string]string) []string {

@@ -139,3 +139,15 @@ type AuditAlert struct {
 	Reader string
 	Reason string
 }
+
+// HostProvider is a target whose stack runs other services that flows go
+// to by name, such as an identity provider. A scenario names them in
+// portal.hosts with the value HostFromTarget; their URLs are known once
+// Start returned.
+type HostProvider interface {
+	Hosts() map[string]string
+}
+
+// HostFromTarget is the portal.hosts value of a host the target's stack
+// runs itself ("idp: target").
+const HostFromTarget = "target"
