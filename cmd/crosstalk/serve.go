@@ -32,6 +32,33 @@ func newServeCmds() []*cobra.Command {
 	fl.StringVar(&rc.Accounts, "accounts", "postgres://postgres@postgres:5432/postgres?sslmode=disable", "account store (PostgreSQL) DSN")
 	fl.StringVar(&defects, "defects", "", "defects, comma-separated")
 	fl.StringVar(&rc.Release, "release", portal.V1, "release to run (v1, v2)")
+	fl.StringVar(&rc.IdPPublic, "idp-public", "", "the identity provider's URL as browsers reach it (empty: no FranceConnect login)")
+	fl.StringVar(&rc.IdPInternal, "idp-internal", "", "the identity provider's URL as the replica reaches it")
+
+	var ic containers.IdPConfig
+	var idpSeed, idpMix string
+	idpCmd := &cobra.Command{
+		Use:    "serve-idp",
+		Short:  "Serve the reference OpenID Connect identity provider for a population (inside the crosstalk image)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if ic.Seed, err = population.ParseSeed(idpSeed); err != nil {
+				return harness.BadInput("--seed: %v", err)
+			}
+			if ic.Mix, err = population.ParseMix(idpMix); err != nil {
+				return harness.BadInput("--mix: %v", err)
+			}
+			return containers.ServeIdP(cmd.Context(), ic)
+		},
+	}
+	ifl := idpCmd.Flags()
+	ifl.StringVar(&ic.Listen, "listen", ":8080", "address to serve on")
+	ifl.StringVar(&ic.Issuer, "issuer", "http://idp:8080", "the issuer of the ID tokens: the provider's URL as the portal reaches it")
+	ifl.StringVar(&idpSeed, "seed", "1", "population seed")
+	ifl.IntVar(&ic.Users, "users", 10000, "users")
+	ifl.StringVar(&idpMix, "mix", "0.3,0.5,0.2", "state mix: legacy,migration_pending,migrated")
 
 	var listen string
 	toxi := &cobra.Command{
@@ -73,5 +100,5 @@ func newServeCmds() []*cobra.Command {
 	sf.StringVar(&seedFlag, "seed", "1", "population seed")
 	sf.IntVar(&users, "users", 10000, "users")
 	sf.StringVar(&mixFlag, "mix", "0.3,0.5,0.2", "state mix: legacy,migration_pending,migrated")
-	return []*cobra.Command{replica, toxi, seedCmd}
+	return []*cobra.Command{replica, idpCmd, toxi, seedCmd}
 }

@@ -54,6 +54,7 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-Host $http_host;
       proxy_connect_timeout 1s;
       proxy_read_timeout 10s;
       proxy_next_upstream error timeout;

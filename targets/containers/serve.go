@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/crosstalk-dev/crosstalk/harness/population"
+	"github.com/crosstalk-dev/crosstalk/targets/idp"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
 	"github.com/crosstalk-dev/crosstalk/targets/reference"
 )
@@ -30,6 +31,33 @@ type ReplicaConfig struct {
 	Accounts string // PostgreSQL DSN of the account store (through Toxiproxy)
 	Defects  []string
 	Release  string // portal.V1 or portal.V2
+	// IdPPublic and IdPInternal are the identity provider's URL as
+	// browsers reach it (a port on 127.0.0.1) and as the replica does (its
+	// service name); empty: no FranceConnect login.
+	IdPPublic   string
+	IdPInternal string
+}
+
+// IdPConfig configures the reference identity provider's container.
+type IdPConfig struct {
+	Listen string
+	Issuer string // its URL on the private network
+	Seed   uint64
+	Users  int
+	Mix    population.Mix
+}
+
+// ServeIdP runs the reference identity provider, its users the population.
+func ServeIdP(ctx context.Context, c IdPConfig) error {
+	pop, err := population.New(c.Seed, c.Users, c.Mix)
+	if err != nil {
+		return err
+	}
+	p, err := idp.New(idp.Config{Issuer: c.Issuer, Clients: reference.IdPClients(), Users: reference.Directory{Pop: pop}})
+	if err != nil {
+		return err
+	}
+	return serveUntil(ctx, c.Listen, p)
 }
 
 const (
@@ -64,8 +92,11 @@ func ServeReplica(ctx context.Context, c ReplicaConfig) error {
 	defer accounts.Close()
 	sessions := portal.NewSessionStore(c.Sessions, portal.DefaultStoreTimeout, defects)
 	defer sessions.Close()
-	r := portal.NewReplica(c.Name, portal.Stores{Accounts: accounts, Sessions: sessions,
-		Advisers: accounts.Advisers(), Audit: accounts.Audit()}, defects)
+	st := portal.Stores{Accounts: accounts, Sessions: sessions, Advisers: accounts.Advisers(), Audit: accounts.Audit()}
+	if c.IdPPublic != "" && c.IdPInternal != "" {
+		st.FranceConnect = reference.FranceConnectOf(c.IdPPublic, c.IdPInternal)
+	}
+	r := portal.NewReplica(c.Name, st, defects)
 	r.SetErrorLog(logEvery(time.Second))
 	if c.Release != "" {
 		r.SetVersion(c.Release)

@@ -16,7 +16,7 @@ import (
 
 // Services implements harness.Services.
 func (s *Stack) Services() []string {
-	return append([]string{"edge", "postgres", "redis", "toxiproxy"}, s.replicaNames()...)
+	return append([]string{"edge", "idp", "postgres", "redis", "toxiproxy"}, s.replicaNames()...)
 }
 
 // ServiceActions implements harness.Services.

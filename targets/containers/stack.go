@@ -25,6 +25,7 @@ import (
 	"github.com/crosstalk-dev/crosstalk/harness/population"
 	"github.com/crosstalk-dev/crosstalk/internal/docker"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
+	"github.com/crosstalk-dev/crosstalk/targets/reference"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
@@ -88,6 +89,7 @@ var (
 	_ harness.Deployer      = (*Stack)(nil)
 	_ harness.Auditor       = (*Stack)(nil)
 	_ harness.AccountReader = (*Stack)(nil)
+	_ harness.HostProvider  = (*Stack)(nil)
 )
 
 // Option configures a Stack.
@@ -186,6 +188,12 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 			testcontainers.WithCmd("serve-toxiproxy", "--listen", ":8474"),
 			testcontainers.WithWaitStrategy(wait.ForHTTP("/version").WithPort(portToxiproxy).WithForcedIPv4LocalHost()))
 	})
+	g.Go(func() error {
+		return s.run(gctx, "idp", s.images.Crosstalk, portHTTP,
+			testcontainers.WithCmd("serve-idp", "--listen", ":8080", "--issuer", idpInternal, "--seed", strconv.FormatUint(pop.Seed(), 10),
+				"--users", strconv.Itoa(pop.Size()), "--mix", pop.Mix().String()),
+			testcontainers.WithWaitStrategy(wait.ForHTTP("/healthz").WithPort(portHTTP).WithForcedIPv4LocalHost()))
+	})
 	if err := g.Wait(); err != nil {
 		return "", err
 	}
@@ -262,8 +270,21 @@ func (s *Stack) runReplica(ctx context.Context, i int, name string) error {
 	if d := s.defects.Names(); len(d) > 0 {
 		cmd = append(cmd, "--defects", strings.Join(d, ","))
 	}
+	cmd = append(cmd, "--idp-public", "http://"+s.ports["idp"], "--idp-internal", idpInternal)
 	return s.run(ctx, name, s.images.Crosstalk, portHTTP, testcontainers.WithCmd(cmd...),
 		testcontainers.WithWaitStrategy(wait.ForHTTP("/healthz").WithPort(portHTTP).WithForcedIPv4LocalHost()))
+}
+
+// idpInternal is the identity provider's URL on the private network: the
+// replicas' back channel, and the issuer of its ID tokens.
+const idpInternal = "http://idp:8080"
+
+// Hosts implements harness.HostProvider: the identity provider, through
+// its port on 127.0.0.1.
+func (s *Stack) Hosts() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return map[string]string{reference.IdPHost: "http://" + s.ports["idp"]}
 }
 
 // Stop implements harness.Target: it removes every container, network and

@@ -26,6 +26,7 @@ import (
 
 	"github.com/crosstalk-dev/crosstalk/harness"
 	"github.com/crosstalk-dev/crosstalk/harness/population"
+	"github.com/crosstalk-dev/crosstalk/targets/idp"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
 	"github.com/crosstalk-dev/crosstalk/targets/reference"
 )
@@ -58,6 +59,7 @@ type Stack struct {
 	edge       *portal.Edge
 	servers    []*http.Server
 	base       string
+	idpURL     string
 	client     *http.Client
 	wg         sync.WaitGroup
 }
@@ -72,6 +74,7 @@ var (
 	_ harness.Auditor       = (*Stack)(nil)
 	_ harness.Services      = (*Stack)(nil)
 	_ harness.StoreFlusher  = (*Stack)(nil)
+	_ harness.HostProvider  = (*Stack)(nil)
 )
 
 type replicaServer struct {
@@ -139,6 +142,11 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 		return "", fmt.Errorf("session store link: %w", err)
 	}
 	s.sessions = portal.NewSessionStore(s.link.Listen, portal.DefaultStoreTimeout, s.defects)
+	fc, err := s.startIdP(pop)
+	if err != nil {
+		edgeLn.Close()
+		return "", err
+	}
 	var upstreams []string
 	for i := 0; i < s.replicas; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -147,7 +155,7 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 			return "", fmt.Errorf("replica cannot listen: %w", err)
 		}
 		r := portal.NewReplica("r"+strconv.Itoa(i+1), portal.Stores{Accounts: s.accounts, Sessions: s.sessions,
-			Advisers: s.advisers, Audit: s.audit}, s.defects)
+			Advisers: s.advisers, Audit: s.audit, FranceConnect: fc}, s.defects)
 		s.running = append(s.running, r)
 		s.replicaSrv = append(s.replicaSrv, &replicaServer{addr: ln.Addr().String(), server: s.serve(ln, r)})
 		upstreams = append(upstreams, "http://"+ln.Addr().String())
@@ -158,6 +166,26 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 	s.client = &http.Client{Timeout: 5 * time.Second}
 	return s.base, nil
 }
+
+// startIdP serves the reference identity provider on a loopback port, its
+// users the population, and returns the replicas' configuration for it.
+func (s *Stack) startIdP(pop *population.Population) (*portal.FranceConnect, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("identity provider cannot listen: %w", err)
+	}
+	s.idpURL = "http://" + ln.Addr().String()
+	p, err := idp.New(idp.Config{Issuer: s.idpURL, Clients: reference.IdPClients(), Users: reference.Directory{Pop: pop}})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s.serve(ln, p)
+	return reference.FranceConnectOf(s.idpURL, s.idpURL), nil
+}
+
+// Hosts implements harness.HostProvider: the identity provider.
+func (s *Stack) Hosts() map[string]string { return map[string]string{reference.IdPHost: s.idpURL} }
 
 func (s *Stack) serve(ln net.Listener, h http.Handler) *http.Server {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}

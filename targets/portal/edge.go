@@ -235,6 +235,7 @@ func (e *Edge) forward(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		out.Header = req.Header.Clone()
+		out.Header.Set("X-Forwarded-Host", req.Host)
 		var resp *http.Response
 		if resp, err = e.client.Do(out); err == nil {
 			return resp, nil

@@ -33,6 +33,8 @@ type Replica struct {
 	tokens   tokenRing               // see defect_migration_session_collision.go
 	render   sharedRenderer          // see defect_shared_render_buffer.go
 	blind    blindWriter             // see defect_blind_audit_log.go
+	fc       *fcClient               // nil: no FranceConnect login
+	fcLast   atomic.Pointer[string]  // see defect_franceconnect_crossed_callbacks.go
 	errorLog atomic.Pointer[func(error)]
 }
 
@@ -46,6 +48,9 @@ type Stores struct {
 	Sessions SessionStore
 	Advisers AdviserStore
 	Audit    AuditSink
+	// FranceConnect, if set, adds the login through an OpenID Connect
+	// provider.
+	FranceConnect *FranceConnect
 }
 
 // NewReplica returns replica name serving from the given stores.
@@ -64,6 +69,11 @@ func NewReplica(name string, st Stores, defects DefectSet) *Replica {
 	r.mux.HandleFunc("GET /attestation", r.attestation)
 	r.mux.HandleFunc("POST /bank", r.bank)
 	r.mux.HandleFunc("POST /logout", r.logout)
+	if st.FranceConnect != nil {
+		r.fc = newFCClient(st.FranceConnect)
+		r.mux.HandleFunc("GET "+FranceConnectStartPath, r.fcStart)
+		r.mux.HandleFunc("GET "+FranceConnectCallbackPath, r.fcCallback)
+	}
 	if r.advisers != nil && r.audit != nil {
 		r.mux.HandleFunc("POST /adviser/login", r.adviserLogin)
 		r.mux.HandleFunc("POST /adviser/mfa", r.adviserMFA)

@@ -83,12 +83,18 @@ func AdviserFlows() []harness.Flow {
 }
 
 // Complete gives a scenario that declares no flows the reference portal's
-// journeys, and a scenario with advisers but no adviser flow the reference
+// journeys (with the login through the identity provider if the scenario
+// declares the host idp), and a scenario with advisers but no adviser flow the reference
 // adviser journeys: a scenario written for the reference portal runs on any
 // copy of it (embedded, containers, or one at --target url).
 func Complete(sc *harness.Scenario) {
 	if len(sc.Flows) == 0 {
 		sc.Flows = Flows()
+		if sc.Portal != nil && sc.Portal.Hosts[IdPHost] != "" {
+			// Migrated users log in through the identity provider as
+			// often as with their NIR.
+			sc.Flows = append(sc.Flows, FranceConnectFlow())
+		}
 		if sc.Portal == nil {
 			sc.Portal = &harness.PortalSpec{}
 		}
