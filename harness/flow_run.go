@@ -53,7 +53,7 @@ func (d flowData) Random(name string) string {
 	for _, c := range []byte(name) {
 		h = mixHash(h ^ uint64(c))
 	}
-	var b [24]byte
+	var b [32]byte // 43 characters: the length RFC 7636 asks of a PKCE verifier
 	for i := 0; i < len(b); i += 8 {
 		h = mixHash(h + 0x9e3779b97f4a7c15)
 		for k := 0; k < 8; k++ {

@@ -304,3 +304,64 @@ func TestCredentialStuffingJudgedByTheFlow(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowedStepExtractsAtTheEndOfItsRedirects: a login behind an
+// identity provider: the portal redirects to the provider's host, whose
+// login page holds a hidden challenge; the followed step reads it there,
+// and the next step posts it to the provider with the cookie the provider
+// set (each host its own jar), whose redirect back carries a code read from
+// the last Location.
+func TestFollowedStepExtractsAtTheEndOfItsRedirects(t *testing.T) {
+	pop, err := population.New(3, 5, population.DefaultMix)
+	require.NoError(t, err)
+	var posted sync.Map
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/authorize":
+			http.SetCookie(w, &http.Cookie{Name: "idp", Value: "browser-1"})
+			_, _ = io.WriteString(w, `<form><input type="hidden" name="challenge" value="ch-42"></form>`)
+		case "/login":
+			c, _ := r.Cookie("idp")
+			posted.Store(r.PostFormValue("challenge")+"/"+c.String(), true)
+			http.Redirect(w, r, "http://"+r.Header.Get("X-Back")+"/cb?code=c-7", http.StatusSeeOther)
+		}
+	}))
+	defer idp.Close()
+	var codes sync.Map
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/start":
+			http.Redirect(w, r, idp.URL+"/authorize", http.StatusFound)
+		case "/cb":
+			codes.Store(r.URL.Query().Get("code"), true)
+			_, _ = io.WriteString(w, "welcome")
+		case "/done":
+			_, _ = io.WriteString(w, "ok")
+		}
+	}))
+	defer app.Close()
+	appHost := strings.TrimPrefix(app.URL, "http://")
+	flows := []Flow{{Name: "oidc", Steps: []Step{
+		{Name: "start", Method: "GET", Path: "/start", Follow: true, Extract: map[string]Extract{"challenge": {FormField: "challenge"}}},
+		{Name: "login", Host: "idp", Method: "POST", Path: "/login", Follow: true, Expect: []int{303},
+			Headers: map[string]string{"X-Back": appHost}, Form: map[string]string{"challenge": "{{.Vars.challenge}}"},
+			Extract: map[string]Extract{"code": {Query: "code"}}},
+		{Name: "done", Method: "GET", Path: "/done?code={{.Vars.code}}", Expect: []int{200}},
+	}}}
+	hosts := map[string]string{"idp": idp.URL}
+	plans, errs := compileFlows(flows, hosts)
+	require.Empty(t, errs)
+	e := newEngine(engineConfig{pop: pop, seed: 9, base: app.URL, hosts: hosts, next: mustTransport(t), flows: plans})
+	e.journeys.Probes = 0
+	var last []string
+	for range 12 {
+		vt, _ := step(t, e)
+		last = append(last, vt.URL)
+	}
+	_, ok := posted.Load("ch-42/idp=browser-1")
+	assert.True(t, ok, "the challenge from the provider's page, with the provider's cookie: %v", last)
+	_, ok = codes.Load("c-7")
+	assert.True(t, ok, "the redirect back was followed to the application")
+	assert.Contains(t, last, app.URL+"/done?code=c-7", "the code read from the last redirect's Location")
+	assert.Zero(t, e.flowFailures.Load())
+}

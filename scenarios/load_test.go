@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crosstalk-dev/crosstalk/harness"
+	"github.com/crosstalk-dev/crosstalk/targets/reference"
 )
 
 const valid = `name: t
@@ -136,4 +137,15 @@ func FuzzParse(f *testing.F) {
 		}
 		require.NoError(t, sc.Validate())
 	})
+}
+
+// TestFranceConnectScenarioDeclaresTheReferenceFlow: the worked example of
+// an OIDC login in YAML is the reference portal's own FranceConnect journey,
+// the one the detection matrix runs, step for step.
+func TestFranceConnectScenarioDeclaresTheReferenceFlow(t *testing.T) {
+	sc, err := Load("franceconnect")
+	require.NoError(t, err)
+	require.Len(t, sc.Flows, 1)
+	assert.Equal(t, reference.FranceConnectFlow(), sc.Flows[0])
+	assert.Equal(t, harness.HostFromTarget, sc.Portal.Hosts[reference.IdPHost])
 }
