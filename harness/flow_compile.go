@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -34,6 +35,7 @@ type stepPlan struct {
 	expectOwn  float64 // the coverage floor of its 2xx responses (0: not checked)
 	after      int     // index of the step that must have run, -1 for none
 	user       bool    // some template reads .User: only then is the user's record built
+	otp        bool    // some template sends a one-time code ({{totp ...}}): a second factor
 	path       *template.Template
 	headers    map[string]*template.Template
 	form       map[string]*template.Template
@@ -207,6 +209,7 @@ func compileStep(sp string, s Step, hosts map[string]string) (stepPlan, []error)
 		}
 	}
 	plan.user = usesUser(s)
+	plan.otp = usesTOTP(s)
 	return plan, errs
 }
 
@@ -279,18 +282,24 @@ var templateFuncs = template.FuncMap{
 
 // usesUser reports whether any of the step's templates reads .User.
 func usesUser(s Step) bool {
+	return slices.ContainsFunc(stepTexts(s), func(t string) bool { return strings.Contains(t, ".User") || strings.Contains(t, "totp") })
+}
+
+// usesTOTP reports whether any of the step's templates sends a one-time
+// password.
+func usesTOTP(s Step) bool {
+	return slices.ContainsFunc(stepTexts(s), func(t string) bool { return strings.Contains(t, "totp") })
+}
+
+// stepTexts are the step's templates.
+func stepTexts(s Step) []string {
 	texts := []string{s.Path}
 	for _, m := range []map[string]string{s.Headers, s.Form, s.JSON} {
 		for _, v := range m {
 			texts = append(texts, v)
 		}
 	}
-	for _, t := range texts {
-		if strings.Contains(t, ".User") || strings.Contains(t, "totp") {
-			return true
-		}
-	}
-	return false
+	return texts
 }
 
 // checkURLShape reports whether u is an http(s) base URL.

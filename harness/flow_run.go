@@ -487,6 +487,9 @@ func (e *engine) stepEffects(id actorID, a *actor, s *stepPlan, status int) {
 		gen := max(a.ibanGen, a.ibanAlt) + 1
 		a.touched, a.ibanGen, a.ibanAlt, a.ibanUnsure = true, gen, 0, false
 	}
+	if s.otp && id < 0 {
+		e.staff.secondFactor()
+	}
 	if s.Reads && id < 0 {
 		adv := int(-2 - id)
 		e.staff.read(adv, e.staff.subject(adv), status)

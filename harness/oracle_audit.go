@@ -185,6 +185,7 @@ func auditStaff(ctx context.Context, e *engine, t Target) (*AdviserReport, error
 		rep.AccountsLocked++
 		rep.FailuresBeforeLockout = max(rep.FailuresBeforeLockout, f)
 	}
+	rep.SecondFactorsPassed = s.otpPassed
 	firstOutside := maps.Clone(s.firstOutside)
 	served := s.served
 	s.mu.Unlock()

@@ -137,6 +137,10 @@ type AdviserReport struct {
 	// how many failures at most.
 	AccountsLocked        int `json:"accounts_locked"`
 	FailuresBeforeLockout int `json:"failures_before_lockout"`
+	// SecondFactorsPassed is how many adviser logins went through a
+	// one-time code (a step sending {{totp .Adviser}}) that the portal
+	// accepted.
+	SecondFactorsPassed int `json:"second_factors_passed"`
 	// AccessesAudited file reads the harness was served; of them,
 	// AccessesMissingFromLog were not in the target's audit log under the
 	// right reader.

@@ -91,6 +91,14 @@ type staffEngine struct {
 	firstOutside map[int]time.Time
 	takeoverAt   map[int]int // stuffed account -> guesses that took it over
 	lockedAt     map[int]int // stuffed account -> failures before the lockout
+	otpPassed    int         // adviser steps that sent a one-time code and went on
+}
+
+// secondFactor counts an adviser's one-time code the portal accepted.
+func (s *staffEngine) secondFactor() {
+	s.mu.Lock()
+	s.otpPassed++
+	s.mu.Unlock()
 }
 
 type fileAccess struct {

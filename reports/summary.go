@@ -178,6 +178,9 @@ func adviserLines(p *printer, a *harness.AdviserReport) {
 	default:
 		p.f("  advisers: auth    no guessed password accepted\n")
 	}
+	if a.SecondFactorsPassed > 0 {
+		p.f("  advisers: auth    %s through a TOTP second factor\n", plural(a.SecondFactorsPassed, "adviser login"))
+	}
 	alert := "never"
 	if a.AlertAfterS != nil {
 		alert = fmt.Sprintf("after %.1f s", *a.AlertAfterS)

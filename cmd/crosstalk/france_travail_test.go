@@ -51,6 +51,8 @@ func TestFranceTravailOracles(t *testing.T) {
 				assert.NotNil(t, adv["alert_after_s"])
 				assert.Greater(t, adv["accounts_locked"], 0.0, "credential stuffing hit the lockout")
 				assert.Contains(t, out, "mass read alerted: after")
+				assert.Greater(t, adv["second_factors_passed"], 0.0, "advisers passed a TOTP second factor")
+				assert.Contains(t, out, "adviser logins through a TOTP second factor")
 			case "breadth":
 				require.Equal(t, exitFail, code)
 				assert.Greater(t, adv["files_read_outside_caseloads"], 0.0)
@@ -58,6 +60,7 @@ func TestFranceTravailOracles(t *testing.T) {
 				require.Equal(t, exitFail, code)
 				assert.NotNil(t, adv["attempts_before_takeover"])
 				assert.Contains(t, out, "taken over after")
+				assert.Equal(t, 0.0, adv["second_factors_passed"], "the weak portal asks for no second factor")
 			case "audit":
 				require.Equal(t, exitFail, code)
 				assert.Greater(t, adv["accesses_missing_from_log"], 0.0)
