@@ -91,9 +91,11 @@ func Complete(sc *harness.Scenario) {
 	if len(sc.Flows) == 0 {
 		sc.Flows = Flows()
 		if sc.Portal != nil && sc.Portal.Hosts[IdPHost] != "" {
-			// Migrated users log in through the identity provider as
-			// often as with their NIR.
-			sc.Flows = append(sc.Flows, FranceConnectFlow())
+			// Migrated users log in through the identity provider three
+			// times in four, as most French users choose FranceConnect.
+			fc := FranceConnectFlow()
+			fc.Weight = 3
+			sc.Flows = append(sc.Flows, fc)
 		}
 		if sc.Portal == nil {
 			sc.Portal = &harness.PortalSpec{}
