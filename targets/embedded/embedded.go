@@ -133,8 +133,10 @@ func (s *Stack) Start(ctx context.Context, pop *population.Population) (string, 
 	}
 	// miniredis expires keys only when its clock is moved: move it with
 	// the wall clock, so that sessions expire as in Redis over a soak.
-	s.clockStop = make(chan struct{})
-	s.wg.Go(func() { tickClock(s.redis, s.clockStop) })
+	// The goroutine gets its own copies: Stop clears the fields.
+	stop, m := make(chan struct{}), s.redis
+	s.clockStop = stop
+	s.wg.Go(func() { tickClock(m, stop) })
 	tp := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	s.link = toxiproxy.NewProxy(tp, "sessions", "127.0.0.1:0", s.redis.Addr())
 	if err := tp.Collection.Add(s.link, true); err != nil {
