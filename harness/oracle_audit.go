@@ -69,18 +69,11 @@ func auditDuringLoad(e *engine, t Target, stop <-chan struct{}) {
 	if e.staff == nil || !ok {
 		return
 	}
-	tick := time.NewTicker(auditEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-			ctx, cancel := context.WithTimeout(context.Background(), auditEvery/2)
-			_ = e.staff.ledger.read(ctx, e, auditor)
-			cancel()
-		}
-	}
+	every(auditEvery, stop, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), auditEvery/2)
+		_ = e.staff.ledger.read(ctx, e, auditor)
+		cancel()
+	})
 }
 
 // read reads the audit log from where the last read ended and judges every

@@ -92,18 +92,25 @@ func (s *resultSink) flushPeriodically(stop <-chan struct{}) {
 	if s == nil {
 		return
 	}
-	tick := time.NewTicker(flushEvery)
+	every(flushEvery, stop, func() {
+		s.mu.Lock()
+		if s.err == nil && time.Since(s.flushed) >= flushEvery {
+			s.err, s.flushed = s.w.Flush(), time.Now()
+		}
+		s.mu.Unlock()
+	})
+}
+
+// every calls f every d until stop is closed.
+func every(d time.Duration, stop <-chan struct{}, f func()) {
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-tick.C:
-			s.mu.Lock()
-			if s.err == nil && time.Since(s.flushed) >= flushEvery {
-				s.err, s.flushed = s.w.Flush(), time.Now()
-			}
-			s.mu.Unlock()
+			f()
 		}
 	}
 }
