@@ -44,6 +44,12 @@ type Record struct {
 	Notes []string `json:"notes,omitempty"`
 	// Replay is the command line that reproduces the run.
 	Replay string `json:"replay,omitempty"`
+	// Workers is how many load generators drove the load: 1, this
+	// process, unless the run was sharded (--workers); Generators is what
+	// each of those did, and StartSpreadMS the spread of their starts.
+	Workers       int               `json:"workers"`
+	Generators    []GeneratorRecord `json:"generators,omitempty"`
+	StartSpreadMS *float64          `json:"start_spread_ms,omitempty"`
 
 	Requests      uint64  `json:"requests"`
 	DurationS     float64 `json:"duration_s"`

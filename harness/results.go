@@ -19,6 +19,8 @@ type resultSink struct {
 	buf     []byte
 	err     error
 	flushed time.Time
+	// open begins every line: `{"seq":`, or with the shard of a generator.
+	open string
 }
 
 // flushEvery bounds how long a result waits in the buffer: a watcher
@@ -27,7 +29,15 @@ type resultSink struct {
 const flushEvery = time.Second
 
 func newResultSink(w io.Writer) *resultSink {
-	return &resultSink{w: bufio.NewWriterSize(w, 256<<10), buf: make([]byte, 0, 512), flushed: time.Now()}
+	return &resultSink{w: bufio.NewWriterSize(w, 256<<10), buf: make([]byte, 0, 512), flushed: time.Now(), open: `{"seq":`}
+}
+
+// tag marks every line with the generator's shard: the lines of a sharded
+// run's generators meet in one results.jsonl, each numbered in its shard.
+func (s *resultSink) tag(shard int) {
+	if s != nil {
+		s.open = `{"shard":` + strconv.Itoa(shard) + `,"seq":`
+	}
 }
 
 // write records one response: n bytes came off the wire, decoded of them
@@ -42,7 +52,7 @@ func (s *resultSink) write(seq uint64, at time.Duration, uid int, step string, r
 		return
 	}
 	b := s.buf[:0]
-	b = append(b, `{"seq":`...)
+	b = append(b, s.open...)
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"t":`...)
 	b = strconv.AppendFloat(b, at.Seconds(), 'f', 4, 64)
@@ -84,6 +94,19 @@ func (s *resultSink) write(seq uint64, at time.Duration, uid int, step string, r
 	if s.err == nil && time.Since(s.flushed) >= flushEvery {
 		s.err, s.flushed = s.w.Flush(), time.Now()
 	}
+}
+
+// writeRaw appends whole lines written elsewhere (by a generator).
+func (s *resultSink) writeRaw(lines []byte) error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		_, s.err = s.w.Write(lines)
+	}
+	return s.err
 }
 
 // flushPeriodically flushes the buffer every flushEvery until stop, so that a

@@ -51,6 +51,9 @@ type Options struct {
 	// written, the target stops; what is left when it ends is skipped and
 	// named in the report (0: DefaultShutdownBudget).
 	ShutdownBudget time.Duration
+	// Generators, if set, run the load on N generators (worker processes,
+	// pods), each driving one shard; this process coordinates them.
+	Generators Generators
 	// Report, if set, is called with the record before the target stops,
 	// so that the report exists even if the process is killed during the
 	// stop.
@@ -111,7 +114,12 @@ func Run(ctx context.Context, sc *Scenario, t Target, opt Options) (*Record, err
 	if err != nil {
 		return rec.failed(err)
 	}
-	load := runLoad(ctx, p, st)
+	var load *loadResult
+	if opt.Generators != nil {
+		load = runRemoteLoad(ctx, p, st, opt.Generators)
+	} else {
+		load = runLoad(ctx, p, st)
+	}
 	st.load = load
 	judgeErr := judge(p, st, load, rec)
 	rec, err = record(p, load, judgeErr, rec)
@@ -138,13 +146,41 @@ type plan struct {
 }
 
 func (p *plan) close() {
-	p.results.Close()
-	p.evid.Close()
+	if p.results != nil {
+		p.results.Close()
+		p.evid.Close()
+	}
 }
 
 // prepare checks the scenario against the target, makes the population,
 // compiles the flows and opens the output files.
 func prepare(sc *Scenario, t Target, opt Options) (*plan, error) {
+	p, err := newPlan(sc, t, opt)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Generators != nil {
+		if err := p.checkSharded(opt.Generators.Shards()); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(opt.Out, "evidence"), 0o755); err != nil {
+		return nil, BadInput("output directory: %v", err)
+	}
+	if p.results, err = os.Create(filepath.Join(opt.Out, "results.jsonl")); err != nil {
+		return nil, BadInput("output directory: %v", err)
+	}
+	if p.evid, err = os.Create(filepath.Join(opt.Out, "evidence", "violations.jsonl")); err != nil {
+		p.results.Close()
+		return nil, BadInput("output directory: %v", err)
+	}
+	return p, nil
+}
+
+// newPlan checks the scenario against the target (nil on a generator,
+// which never touches the target's driver), makes the population and
+// compiles the flows.
+func newPlan(sc *Scenario, t Target, opt Options) (*plan, error) {
 	if err := sc.Validate(); err != nil {
 		return nil, &Error{Class: ClassBadInput, Err: err}
 	}
@@ -152,6 +188,9 @@ func prepare(sc *Scenario, t Target, opt Options) (*plan, error) {
 		return nil, BadInput("scenario %s declares no flows: describe the portal's journeys under flows", sc.Name)
 	}
 	for _, f := range sc.Faults {
+		if t == nil {
+			break
+		}
 		if err := f.Fault.Check(t); err != nil {
 			return nil, &Error{Class: ClassBadInput, Err: fmt.Errorf("%s: %w", f.Path, err)}
 		}
@@ -162,7 +201,7 @@ func prepare(sc *Scenario, t Target, opt Options) (*plan, error) {
 	}
 	var popOpts []population.Option
 	if sc.Advisers != nil {
-		if _, ok := t.(Auditor); !ok && sc.Advisers.Takeovers > 0 {
+		if _, ok := t.(Auditor); !ok && sc.Advisers.Takeovers > 0 && t != nil {
 			return nil, BadInput("advisers: the audit oracle needs a target that exposes its audit log; target %s does not", t.Name())
 		}
 		popOpts = append(popOpts, population.WithAdvisers(sc.Advisers.Count))
@@ -186,16 +225,6 @@ func prepare(sc *Scenario, t Target, opt Options) (*plan, error) {
 	p := &plan{sc: sc, opt: opt, pop: pop, flows: flows, wire: wire, timeout: sc.Timeout}
 	if p.timeout == 0 {
 		p.timeout = DefaultTimeout
-	}
-	if err := os.MkdirAll(filepath.Join(opt.Out, "evidence"), 0o755); err != nil {
-		return nil, BadInput("output directory: %v", err)
-	}
-	if p.results, err = os.Create(filepath.Join(opt.Out, "results.jsonl")); err != nil {
-		return nil, BadInput("output directory: %v", err)
-	}
-	if p.evid, err = os.Create(filepath.Join(opt.Out, "evidence", "violations.jsonl")); err != nil {
-		p.results.Close()
-		return nil, BadInput("output directory: %v", err)
 	}
 	return p, nil
 }
@@ -349,6 +378,10 @@ type loadResult struct {
 	elapsed     time.Duration
 	interrupted bool
 	nemErr      error
+	// genErr names the generators that died or stalled, on a sharded run;
+	// shards is what they sent.
+	genErr error
+	shards *merger
 	// deadline is when the shutdown budget ends, after an interruption.
 	deadline time.Time
 	memory   []MemorySample
@@ -368,7 +401,13 @@ func (r *loadResult) budgetLeft(normal, floor time.Duration) time.Duration {
 // or ctx.
 func runLoad(ctx context.Context, p *plan, st *stack) *loadResult {
 	e, sc := st.e, p.sc
-	nem := newNemesis(st.t, sc.Faults, sc.Duration)
+	faults := sc.Faults
+	if st.t == nil {
+		// A generator: the coordinator applies the faults on the target;
+		// a load fault shapes each generator's own load.
+		faults = loadFaults(faults)
+	}
+	nem := newNemesis(st.t, faults, sc.Duration)
 	e.faults = nem.activeFaults
 	maxReq := sc.MaxRequests
 	if maxReq == 0 {

@@ -19,6 +19,9 @@ func record(p *plan, load *loadResult, judgeErr error, rec *Record) (*Record, er
 	resErr := e.sink.close()
 	timeline := rec.setFigures(e.stats, e.kinds, e.seq.Load(), load.elapsed, sum)
 	rec.Logins = Logins{Attempted: e.loginAttempts.Load(), Succeeded: e.loginOK.Load()}
+	if m := load.shards; m != nil {
+		rec.recordShards(m, p.pop.Size(), load.genErr, timeline)
+	}
 	if rec.Advisers != nil {
 		rec.Advisers.FilesOutsideCaseloads = sum.ByOracle[OracleBreadth]
 	}
@@ -54,7 +57,7 @@ func record(p *plan, load *loadResult, judgeErr error, rec *Record) (*Record, er
 		rec.Panic = pr
 		panicErr = fmt.Errorf("harness panic in %s: %s (the stack is in report.json)", pr.Where, pr.Value)
 	}
-	runErr := errors.Join(load.nemErr, judgeErr, evErr, resErr, panicErr)
+	runErr := errors.Join(load.genErr, load.nemErr, judgeErr, evErr, resErr, panicErr)
 	switch {
 	case rec.Violations > 0:
 		// Leaks outrank errors: a run with confirmed violations fails the
@@ -138,7 +141,7 @@ func newRecord(sc *Scenario, t Target, opt Options) *Record {
 	rec := &Record{
 		Verdict: VerdictError, Scenario: sc.Name, Description: sc.Description, Incident: sc.Incident,
 		Seed: sc.Seed, Target: t.Name(), Defects: append([]string{}, opt.Defects...), Users: sc.Users,
-		StartedAt: time.Now().UTC(), ViolationsByOracle: map[string]uint64{},
+		StartedAt: time.Now().UTC(), ViolationsByOracle: map[string]uint64{}, Workers: 1,
 		Faults: []FaultEvent{}, Thresholds: []ThresholdResult{}, Steps: []StepStats{}, Timeline: []TimelinePoint{},
 	}
 	for _, o := range Oracles {

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -241,6 +242,29 @@ type WhenError struct {
 }
 
 func (e *WhenError) Error() string { return strconv.Quote(e.Value) + ": " + e.Msg }
+
+// MarshalJSON writes null for a When never set, which a duration of zero
+// is not (a fault's for: unset lasts until the end of the run): the
+// assignment of a generator keeps the difference.
+func (w When) MarshalJSON() ([]byte, error) {
+	if !w.Set {
+		return []byte("null"), nil
+	}
+	return json.Marshal(w.String())
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (w *When) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*w = When{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	return w.UnmarshalText([]byte(s))
+}
 
 // MarshalText writes the form UnmarshalText reads.
 func (w When) MarshalText() ([]byte, error) { return []byte(w.String()), nil }

@@ -20,6 +20,13 @@ type stats struct {
 	// day-long soak keeps a few numbers per second, not a histogram.
 	cur    *hdrhistogram.Histogram
 	curSec int
+	// closed, if set, is given each second's latencies as it closes (a
+	// generator streams them to its coordinator).
+	closed func(sec int, h *hdrhistogram.Histogram)
+	// merged holds, on a coordinator, the latencies of the seconds some
+	// generator has not closed yet; live all of them, for the progress.
+	merged map[int]*hdrhistogram.Histogram
+	live   *hdrhistogram.Histogram
 }
 
 type second struct {
@@ -85,17 +92,28 @@ func (s *stats) closeSecond() {
 	if s.cur.TotalCount() == 0 || s.curSec >= len(s.timeline) {
 		return
 	}
-	ms := func(q float64) float32 { return float32(s.cur.ValueAtQuantile(q)) / 1000 }
-	t := &s.timeline[s.curSec]
-	t.P50, t.P90, t.P99 = ms(50), ms(90), ms(99)
+	if s.closed != nil {
+		s.closed(s.curSec, s.cur)
+	}
+	s.timeline[s.curSec].percentiles(s.cur)
 	s.cur.Reset()
+}
+
+// percentiles keeps h's percentiles as the second's.
+func (t *second) percentiles(h *hdrhistogram.Histogram) {
+	ms := func(q float64) float32 { return float32(h.ValueAtQuantile(q)) / 1000 }
+	t.P50, t.P90, t.P99 = ms(50), ms(90), ms(99)
 }
 
 // p99 returns the 99th percentile of all latencies so far.
 func (s *stats) p99() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return time.Duration(s.all.ValueAtQuantile(99)) * time.Microsecond
+	h := s.all
+	if h.TotalCount() == 0 && s.live != nil {
+		h = s.live
+	}
+	return time.Duration(h.ValueAtQuantile(99)) * time.Microsecond
 }
 
 // Latency is a latency summary in milliseconds.

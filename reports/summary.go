@@ -85,7 +85,11 @@ func Summary(w io.Writer, r *harness.Record) error {
 			p.f("  %s: users who received another user's data\n", plural(r.Viewers, "viewer"))
 		}
 		if f := r.FirstViolation; f != nil {
-			p.f("  first after %s requests (%.1f s into the run)%s\n", count(f.Seq), f.AtS, during(f.Faults))
+			after := f.Seq
+			if r.FirstViolationAfterRequests != nil {
+				after = *r.FirstViolationAfterRequests // a sharded run's, over all its generators
+			}
+			p.f("  first after %s requests (%.1f s into the run)%s\n", count(after), f.AtS, during(f.Faults))
 			p.f("  for example: %s", Sentence(*f))
 			if f.Value != "" && (f.Oracle == harness.OracleIsolation || f.Oracle == harness.OracleFailClosed || f.Oracle == harness.OracleBreadth) {
 				p.f(": %q", f.Value)
@@ -111,6 +115,9 @@ func Summary(w io.Writer, r *harness.Record) error {
 	p.f("load        %s requests in %.1f s (%s req/s), errors %s (%.2f%%), logins %s of %s\n",
 		count(r.Requests), r.DurationS, count(uint64(r.ThroughputRPS)), count(r.Errors), errPct,
 		count(r.Logins.Succeeded), count(r.Logins.Attempted))
+	if len(r.Generators) > 0 {
+		workersLine(p, r)
+	}
 	p.f("latency     p50 %s · p90 %s · p99 %s · max %s\n", ms(r.LatencyMS.P50), ms(r.LatencyMS.P90), ms(r.LatencyMS.P99), ms(r.LatencyMS.Max))
 	if len(r.Canaries) > 0 {
 		p.f("canaries   %s\n", canaryLine(r))
@@ -328,4 +335,19 @@ func coverageLine(r *harness.Record) string {
 	}
 	return fmt.Sprintf("%d of %d private pages showed the viewer's own values (%.0f%%); lowest: %s %.0f%%",
 		own, pages, 100*float64(own)/float64(pages), low, 100*lowShare)
+}
+
+// workersLine describes the generators of a sharded run: how many, how
+// close their starts were, and any that failed.
+func workersLine(p *printer, r *harness.Record) {
+	spread := "unknown"
+	if r.StartSpreadMS != nil {
+		spread = fmt.Sprintf("%.1f ms", *r.StartSpreadMS)
+	}
+	p.f("workers     %d load generators, one merged verdict; their starts spread over %s\n", r.Workers, spread)
+	for _, g := range r.Generators {
+		if g.Error != "" {
+			p.f("worker %-4d users %s to %s: %s requests, then %s\n", g.Shard, count(uint64(g.Users[0])), count(uint64(g.Users[1]-1)), count(g.Requests), g.Error)
+		}
+	}
 }

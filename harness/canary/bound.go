@@ -102,3 +102,20 @@ func (b *Bounds) Report() []FieldBound {
 	}
 	return out
 }
+
+// Counts returns the values of nobody and the uncorroborated values met so
+// far, by field: what a generator hands its coordinator.
+func (b *Bounds) Counts() (nobody, uncorroborated [8]uint64) {
+	for f := range b.nobody {
+		nobody[f], uncorroborated[f] = b.nobody[f].Load(), b.uncorroborated[f].Load()
+	}
+	return nobody, uncorroborated
+}
+
+// Add counts what another generator met.
+func (b *Bounds) Add(nobody, uncorroborated [8]uint64) {
+	for f := range b.nobody {
+		b.nobody[f].Add(nobody[f])
+		b.uncorroborated[f].Add(uncorroborated[f])
+	}
+}

@@ -37,6 +37,9 @@ type Violation struct {
 	Faults  []string `json:"faults"`
 	Seed    uint64   `json:"seed"`
 	Detail  string   `json:"detail,omitempty"`
+	// Shard is the generator that saw it, on a run sharded over several;
+	// Seq then counts that generator's responses.
+	Shard *int `json:"shard,omitempty"`
 }
 
 // Recorder counts violations, remembers who leaked and who saw, keeps the
