@@ -90,7 +90,8 @@ or the target could not run.`,
 		return harness.BadInput("%v (see %s --help)", err, c.CommandPath())
 	})
 	root.AddCommand(newRunCmd(stdout, stderr), newMatrixCmd(stdout, stderr), newPopulationCmd(stdout, stderr), newListCmd(stdout), newVersionCmd(stdout),
-		newUpCmd(stdout, stderr), newDownCmd(stdout), newSelftestCmd(stdout), newCompareCmd(stdout), newReportCmd(stdout))
+		newUpCmd(stdout, stderr), newDownCmd(stdout), newSelftestCmd(stdout), newCompareCmd(stdout), newReportCmd(stdout),
+		newWorkerCmd(stderr))
 	root.AddCommand(newServeCmds()...)
 	err := root.ExecuteContext(ctx)
 	if err != nil && harness.ClassOf(err) == harness.ClassTarget && !errors.Is(err, errGateFailed) {

@@ -43,6 +43,12 @@ func replayLine(path string, sc *harness.Scenario, f runFlags, defects []string)
 	if f.http != "" {
 		add("--http", f.http)
 	}
+	if f.workers > 0 {
+		add("--workers", strconv.Itoa(f.workers))
+		if f.engine != "local" {
+			add("--engine", f.engine)
+		}
+	}
 	add("--seed", strconv.FormatUint(sc.Seed, 10))
 	add("--users", strconv.Itoa(sc.Users))
 	add("--duration", sc.Duration.String())

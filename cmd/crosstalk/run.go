@@ -21,6 +21,7 @@ import (
 	"github.com/crosstalk-dev/crosstalk/targets/embedded"
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
 	"github.com/crosstalk-dev/crosstalk/targets/reference"
+	"github.com/crosstalk-dev/crosstalk/workers"
 )
 
 type runFlags struct {
@@ -50,6 +51,11 @@ type runFlags struct {
 	shutdownBudget time.Duration
 	metricsAddr    string
 	baseline       string
+	// A run on several load generators.
+	workers           int
+	engine            string
+	coordinatorListen string
+	coordinatorURL    string
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -100,6 +106,10 @@ faults, writes the report of what ran and stops the target, within
 	fl.DurationVar(&f.shutdownBudget, "shutdown-budget", harness.DefaultShutdownBudget, "after Ctrl-C or SIGTERM: stop the load, heal, write the report and stop the target within this long (what is left is skipped and named in the report); a second signal quits at once")
 	fl.StringVar(&f.baseline, "baseline", "", "compare the run with the run whose reports are in this directory (see crosstalk compare); a regression fails the gate")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve live Prometheus metrics on HOST:PORT/metrics while the run goes (loopback unless --allow-host), e.g. 127.0.0.1:9464")
+	fl.IntVar(&f.workers, "workers", 0, "run the load on N load generators, each driving 1/N of the users at 1/N of the rate, with one merged verdict (see --engine)")
+	fl.StringVar(&f.engine, "engine", "local", "with --workers: where the generators run: local (processes of this machine), external (started by someone else: pods, containers; they come to --coordinator-url)")
+	fl.StringVar(&f.coordinatorListen, "coordinator-listen", "127.0.0.1:0", "with --workers: the address the coordinator listens on for its generators")
+	fl.StringVar(&f.coordinatorURL, "coordinator-url", "", "with --workers: the URL the generators reach the coordinator at (default http://the listen address)")
 	fl.StringVar(&f.http, "http", "", `HTTP version: auto (HTTP/2 when the server offers it by ALPN, as browsers do), 1.1 or 2 (default: the scenario's portal.http, or auto)`)
 	return c
 }
@@ -188,7 +198,10 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 		written = true
 		return reports.WriteAll(out, rec)
 	}
-	fmt.Fprintf(stderr, "crosstalk: %s on %s: %d users, %s, defects: %s\n", sc.Name, target.Name(), sc.Users, sc.Duration, orNone(set.Names()))
+	if opts.Generators, err = generators(f, cmd.Flags().Changed, out, opts.Status); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "crosstalk: %s on %s: %d users, %s, defects: %s%s\n", sc.Name, target.Name(), sc.Users, sc.Duration, orNone(set.Names()), onWorkers(f))
 	rec, runErr := harness.Run(cmd.Context(), sc, target, opts)
 	if pl != nil {
 		pl.done()
@@ -314,4 +327,36 @@ func (p *progressLine) done() {
 	if p.shown {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
+}
+
+// generators returns the generators of a run on several (--workers), or
+// nil for a run in this process.
+func generators(f runFlags, changed func(string) bool, out string, status func(string)) (harness.Generators, error) {
+	if !changed("workers") {
+		for _, name := range []string{"engine", "coordinator-listen", "coordinator-url"} {
+			if changed(name) {
+				return nil, harness.BadInput("--%s needs --workers", name)
+			}
+		}
+		return nil, nil
+	}
+	cfg := workers.Config{Workers: f.workers, Listen: f.coordinatorListen, Advertise: f.coordinatorURL, Status: status}
+	switch f.engine {
+	case "local":
+		if changed("coordinator-url") {
+			return nil, harness.BadInput("--coordinator-url: the local engine's workers reach the coordinator on its listen address")
+		}
+		cfg.Launcher = &workers.Local{LogDir: filepath.Join(out, "workers"), Status: status}
+	case "external":
+	default:
+		return nil, harness.BadInput("--engine %q: want local or external", f.engine)
+	}
+	return workers.New(cfg)
+}
+
+func onWorkers(f runFlags) string {
+	if f.workers == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", on %d workers (%s)", f.workers, f.engine)
 }
