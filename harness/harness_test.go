@@ -35,15 +35,21 @@ func TestProfilePacer(t *testing.T) {
 			// Replaying the pacer's waits sends the expected count.
 			var elapsed time.Duration
 			var hits uint64
+			minWait := time.Hour
 			for elapsed < d {
 				wait, stop := p.Pace(elapsed, hits)
 				require.False(t, stop)
+				minWait = min(minWait, wait)
 				elapsed += wait
 				if elapsed < d {
 					hits++
 				}
 			}
 			assert.InDelta(t, tc.want, float64(hits), 2)
+			if tc.name == "constant" {
+				// Hits are spaced, never sent in pairs.
+				assert.InDelta(t, 10*time.Millisecond, minWait, float64(100*time.Microsecond))
+			}
 		})
 	}
 	p := newProfilePacer(RateProfile{Profile: "constant", Rate: 100}, d, 50)

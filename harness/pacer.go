@@ -106,7 +106,12 @@ func (p *profilePacer) pace(elapsed time.Duration, hits uint64) (time.Duration, 
 		p.expected += (p.hits(elapsed) - p.hits(p.last)) * f
 		p.last = elapsed
 	}
-	if float64(hits) < p.expected {
+	// The next hit, the (hits+1)th, is due once the profile expects that
+	// many. Comparing hits itself with the expected count sent a second hit
+	// the moment the first was due (the wait below rounds up to the
+	// microsecond, so the count was a hair past it): pairs of hits at half
+	// the rate, and a paced journey interleaved with the next user's.
+	if float64(hits)+1 <= p.expected+1e-9 {
 		return 0, false
 	}
 	// vegeta sends a hit after every wait, so the wait must end exactly
