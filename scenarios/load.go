@@ -45,6 +45,16 @@ func Names() []string {
 // names a shipped scenario ("caf-2021", "caf-2021.yaml") loads that one.
 // Every error is a harness.Error of class bad input.
 func Load(path string) (*harness.Scenario, error) {
+	data, err := Source(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Source returns the YAML of the scenario at path, resolved as Load does:
+// the file, or the shipped scenario of that bare name.
+func Source(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// A shipped scenario is named bare (caf-2021); a path that does
@@ -58,12 +68,12 @@ func Load(path string) (*harness.Scenario, error) {
 		if e != nil {
 			return nil, harness.BadInput("scenario %s: no such file or shipped scenario (shipped: %s)", path, strings.Join(Names(), ", "))
 		}
-		data, err = b, nil
+		return b, nil
 	}
 	if err != nil {
 		return nil, harness.BadInput("scenario %s: %v", path, err)
 	}
-	return Parse(path, data)
+	return data, nil
 }
 
 // Parse decodes and validates a scenario; name is used in messages.

@@ -15,8 +15,9 @@ import (
 
 // newDownCmd removes stacks left running.
 func newDownCmd(stdout io.Writer) *cobra.Command {
-	var run string
+	var run, engine string
 	var all bool
+	var kf kubeFlags
 	c := &cobra.Command{
 		Use:   "down",
 		Short: "Remove the containers, networks and volumes that dead crosstalk runs left",
@@ -27,9 +28,17 @@ every crosstalk stack on the machine, another user's live run and detached
 stacks included.`,
 		Example: `  crosstalk down                         # what dead runs left
   crosstalk down --run 20261124-101500-a1b2c3   # one stack, detached or not
-  crosstalk down --all                   # everything labelled crosstalk.run`,
+  crosstalk down --all                   # everything labelled crosstalk.run
+  crosstalk down --engine kubernetes --namespace load   # what runs on the cluster left`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch engine {
+			case "kubernetes":
+				return kubeDown(cmd.Context(), &kf, run, stdout)
+			case "docker":
+			default:
+				return harness.BadInput("--engine %q: want docker or kubernetes", engine)
+			}
 			cli, err := docker.NewClient(cmd.Context())
 			if err != nil {
 				return harness.TargetFailure(fmt.Errorf("no Docker engine: %w", err))
@@ -53,6 +62,8 @@ stacks included.`,
 	}
 	c.Flags().StringVar(&run, "run", "", "remove this run's stack, detached or live")
 	c.Flags().BoolVar(&all, "all", false, "remove every crosstalk stack, live runs' and detached ones included")
+	c.Flags().StringVar(&engine, "engine", "docker", "docker (stacks of containers) or kubernetes (the Jobs, Services and ConfigMaps of runs with --engine kubernetes, in --namespace; --run ID for one)")
+	kf.registerCluster(c.Flags())
 	return c
 }
 

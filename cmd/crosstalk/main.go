@@ -91,7 +91,7 @@ or the target could not run.`,
 	})
 	root.AddCommand(newRunCmd(stdout, stderr), newMatrixCmd(stdout, stderr), newPopulationCmd(stdout, stderr), newListCmd(stdout), newVersionCmd(stdout),
 		newUpCmd(stdout, stderr), newDownCmd(stdout), newSelftestCmd(stdout), newCompareCmd(stdout), newReportCmd(stdout),
-		newWorkerCmd(stderr))
+		newWorkerCmd(stderr), newK8sCmd(stdout))
 	root.AddCommand(newServeCmds()...)
 	err := root.ExecuteContext(ctx)
 	if err != nil && harness.ClassOf(err) == harness.ClassTarget && !errors.Is(err, errGateFailed) {

@@ -56,6 +56,10 @@ type runFlags struct {
 	engine            string
 	coordinatorListen string
 	coordinatorURL    string
+	kube              kubeFlags
+	// serveReports, in the coordinator's pod, hands the exit status and
+	// the reports over for this long after the run.
+	serveReports time.Duration
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -78,7 +82,11 @@ faults, writes the report of what ran and stops the target, within
   crosstalk run scenarios/smoke.yaml --rate 500 --users 5000`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runScenario(cmd, args[0], f, stdout, stderr)
+			err := runScenario(cmd, args[0], f, stdout, stderr)
+			if f.serveReports > 0 {
+				serveReports(cmd.Context(), f.coordinatorListen, outDir(f.out, args[0]), exitCode(err), f.serveReports, stderr)
+			}
+			return err
 		},
 	}
 	fl := c.Flags()
@@ -107,7 +115,10 @@ faults, writes the report of what ran and stops the target, within
 	fl.StringVar(&f.baseline, "baseline", "", "compare the run with the run whose reports are in this directory (see crosstalk compare); a regression fails the gate")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve live Prometheus metrics on HOST:PORT/metrics while the run goes (loopback unless --allow-host), e.g. 127.0.0.1:9464")
 	fl.IntVar(&f.workers, "workers", 0, "run the load on N load generators, each driving 1/N of the users at 1/N of the rate, with one merged verdict (see --engine)")
-	fl.StringVar(&f.engine, "engine", "local", "with --workers: where the generators run: local (processes of this machine), external (started by someone else: pods, containers; they come to --coordinator-url)")
+	fl.StringVar(&f.engine, "engine", "local", "with --workers: where the generators run: local (processes of this machine), kubernetes (an Indexed Job; see --namespace), external (started by someone else; they come to --coordinator-url)")
+	f.kube.registerRun(fl)
+	fl.DurationVar(&f.serveReports, "serve-reports", 0, "after the run, serve its exit status and reports on --coordinator-listen for this long (what the coordinator's pod does)")
+	_ = fl.MarkHidden("serve-reports")
 	fl.StringVar(&f.coordinatorListen, "coordinator-listen", "127.0.0.1:0", "with --workers: the address the coordinator listens on for its generators")
 	fl.StringVar(&f.coordinatorURL, "coordinator-url", "", "with --workers: the URL the generators reach the coordinator at (default http://the listen address)")
 	fl.StringVar(&f.http, "http", "", `HTTP version: auto (HTTP/2 when the server offers it by ALPN, as browsers do), 1.1 or 2 (default: the scenario's portal.http, or auto)`)
@@ -121,6 +132,9 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	}
 	if err := applyOverrides(sc, f, cmd.Flags().Changed); err != nil {
 		return err
+	}
+	if f.engine == "kubernetes" && cmd.Flags().Changed("workers") {
+		return runOnKubernetes(cmd, path, f, outDir(f.out, sc.Name), stdout, stderr)
 	}
 	reference.Complete(sc) // a scenario with no flows follows the reference portal's journeys
 	defects, err := chooseDefects(sc.Defects, f)
@@ -156,10 +170,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 		// its stack, and this is how to find it.
 		fmt.Fprintf(stderr, "crosstalk: run %s (if this process is killed: crosstalk down --run %s)\n", r.RunID(), r.RunID())
 	}
-	out := f.out
-	if out == "" {
-		out = filepath.Join("crosstalk-out", sc.Name)
-	}
+	out := outDir(f.out, sc.Name)
 	opts := harness.Options{Out: out, Defects: set.Names(), AllowHosts: f.allowHosts,
 		Status: func(m string) { fmt.Fprintln(stderr, "crosstalk: "+m) },
 		Wire:   harness.WireSpec{CAFile: f.caFile, Insecure: f.insecure, HTTP: f.http}}
@@ -329,11 +340,19 @@ func (p *progressLine) done() {
 	}
 }
 
+// outDir is --out, or crosstalk-out/SCENARIO.
+func outDir(out, scenario string) string {
+	if out != "" {
+		return out
+	}
+	return filepath.Join("crosstalk-out", strings.TrimSuffix(filepath.Base(scenario), ".yaml"))
+}
+
 // generators returns the generators of a run on several (--workers), or
 // nil for a run in this process.
 func generators(f runFlags, changed func(string) bool, out string, status func(string)) (harness.Generators, error) {
 	if !changed("workers") {
-		for _, name := range []string{"engine", "coordinator-listen", "coordinator-url"} {
+		for _, name := range append([]string{"engine", "coordinator-listen", "coordinator-url"}, kubeFlagNames...) {
 			if changed(name) {
 				return nil, harness.BadInput("--%s needs --workers", name)
 			}
@@ -349,7 +368,7 @@ func generators(f runFlags, changed func(string) bool, out string, status func(s
 		cfg.Launcher = &workers.Local{LogDir: filepath.Join(out, "workers"), Status: status}
 	case "external":
 	default:
-		return nil, harness.BadInput("--engine %q: want local or external", f.engine)
+		return nil, harness.BadInput("--engine %q: want local, kubernetes or external", f.engine)
 	}
 	return workers.New(cfg)
 }

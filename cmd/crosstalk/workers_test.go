@@ -1,8 +1,10 @@
 package main
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"os"
@@ -18,8 +20,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/crosstalk-dev/crosstalk/harness"
+	"github.com/crosstalk-dev/crosstalk/workers/kube"
 )
 
 var (
@@ -245,4 +250,75 @@ func TestWorkersBadInput(t *testing.T) {
 	code, _, errOut := crosstalk(t, "worker")
 	assert.Equal(t, exitBadInput, code)
 	assert.Contains(t, errOut, "JOB_COMPLETION_INDEX")
+}
+
+// crosstalk k8s manifest prints objects that decode strictly with
+// client-go's scheme: the Indexed Job of eight workers and its coordinator.
+func TestK8sManifest(t *testing.T) {
+	code, out, errOut := crosstalk(t, "k8s", "manifest", caf, "--workers", "8", "--namespace", "load",
+		"--", "--target", "url", "--base-url", "http://portal.load.svc:8080", "--allow-host", "portal.load.svc", "--faults", "none")
+	require.Equal(t, exitPass, code, errOut)
+	objs, err := kube.Decode([]byte(out))
+	require.NoError(t, err)
+	require.Len(t, objs, 4)
+	job, ok := objs[3].(*batchv1.Job)
+	require.True(t, ok, "%T", objs[3])
+	assert.Equal(t, int32(8), *job.Spec.Completions)
+	assert.Equal(t, batchv1.IndexedCompletion, *job.Spec.CompletionMode)
+	coord := objs[2].(*batchv1.Job).Spec.Template.Spec.Containers[0].Args
+	assert.Contains(t, strings.Join(coord, " "), "--base-url http://portal.load.svc:8080 --allow-host portal.load.svc --faults none --workers 8")
+	cm := objs[0].(*corev1.ConfigMap)
+	want, err := os.ReadFile(caf)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), cm.Data["caf-2021.yaml"], "the scenario travels as written")
+
+	code, _, errOut = crosstalk(t, "k8s", "manifest", "testdata/nope.yaml")
+	assert.Equal(t, exitBadInput, code)
+	assert.Contains(t, errOut, "testdata/nope.yaml")
+	code, _, errOut = crosstalk(t, "k8s", "manifest", caf, "--requests", "gpu=1")
+	assert.Equal(t, exitBadInput, code)
+	assert.Contains(t, errOut, "gpu=1")
+}
+
+// --engine kubernetes needs a target the pods can reach and a cluster;
+// without either it says so, exit 2, and creates nothing.
+func TestKubernetesEngineRefusals(t *testing.T) {
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("HOME", t.TempDir())
+	code, _, errOut := crosstalk(t, "run", caf, "--workers", "4", "--engine", "kubernetes", "--out", t.TempDir())
+	assert.Equal(t, exitBadInput, code)
+	assert.Contains(t, errOut, "--target url")
+	code, _, errOut = crosstalk(t, "run", caf, "--workers", "4", "--engine", "kubernetes", "--target", "url",
+		"--base-url", "http://portal.load.svc:8080", "--allow-host", "portal.load.svc", "--out", t.TempDir())
+	assert.Equal(t, exitBadInput, code)
+	assert.Contains(t, errOut, "no Kubernetes cluster")
+	code, _, errOut = crosstalk(t, "down", "--engine", "kubernetes")
+	assert.Equal(t, exitBadInput, code)
+	assert.Contains(t, errOut, "no Kubernetes cluster")
+}
+
+// The reports travel from the coordinator's pod as a gzipped tar; an
+// archive that reaches outside the output directory is refused.
+func TestReportsArchive(t *testing.T) {
+	src := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "evidence"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "report.json"), []byte(`{"verdict":"pass"}`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "evidence", "violations.jsonl"), nil, 0o644))
+	b, err := tarDir(src)
+	require.NoError(t, err)
+	dst := t.TempDir()
+	require.NoError(t, untar(b, dst))
+	got, err := os.ReadFile(filepath.Join(dst, "report.json"))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"verdict":"pass"}`, string(got))
+	assert.FileExists(t, filepath.Join(dst, "evidence", "violations.jsonl"))
+
+	var evil bytes.Buffer
+	gz := gzip.NewWriter(&evil)
+	tw := tar.NewWriter(gz)
+	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "../escape", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644}))
+	_, _ = tw.Write([]byte("x"))
+	require.NoError(t, tw.Close())
+	require.NoError(t, gz.Close())
+	assert.ErrorContains(t, untar(evil.Bytes(), dst), "outside the reports")
 }
