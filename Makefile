@@ -40,6 +40,7 @@ soak: build
 
 bench:
 	$(GO) test -run '^$$' -bench 'Scan$$' -benchmem ./harness/canary/
+	$(GO) test -run '^$$' -bench 'ShardMemory' -benchtime 1x ./harness/ | grep Benchmark
 	$(GO) test -run '^$$' -bench 'ScanGzipPage' -benchmem ./harness/
 	@if docker info >/dev/null 2>&1; then $(GO) test -run '^$$' -bench StackStart -benchtime 1x ./targets/containers/ | grep Benchmark; \
 	else echo "no Docker engine: BenchmarkStackStart (the container stack with 100,000 users) skipped"; fi

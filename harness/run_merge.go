@@ -170,8 +170,19 @@ func (m *merger) count(shard int, requests, attempts, logins uint64) {
 		}
 	}
 	add(&m.e.seq, requests, &l.Requests)
+	attempts0, logins0 := l.LoginAttempts, l.Logins
 	add(&m.e.loginAttempts, attempts, &l.LoginAttempts)
 	add(&m.e.loginOK, logins, &l.Logins)
+	if obs := m.e.observer; obs != nil {
+		// The live metrics count logins one by one, as on one machine.
+		ok := l.Logins - logins0
+		for range ok {
+			obs.Login(true)
+		}
+		for range (l.LoginAttempts - attempts0) - min(ok, l.LoginAttempts-attempts0) {
+			obs.Login(false)
+		}
+	}
 }
 
 // settle keeps the percentiles of the seconds every generator still

@@ -46,7 +46,13 @@ type Config struct {
 	ReadyTimeout, Stall, Lead time.Duration
 	// Status, if set, is told of the workers as they come and go.
 	Status func(string)
+	// Rewrite, if set, changes each assignment before a worker gets it:
+	// the stack's URLs as the workers' network reaches them.
+	Rewrite func(*Assignment) error
 }
+
+// Assignment is a worker's, as the harness makes it.
+type Assignment = harness.Assignment
 
 // Defaults of a coordinator.
 const (
@@ -138,6 +144,13 @@ func (c *Coordinator) Drive(ctx context.Context, as []harness.Assignment, feed h
 	n := c.cfg.Workers
 	if len(as) != n {
 		return fmt.Errorf("%d assignments for %d workers", len(as), n)
+	}
+	if c.cfg.Rewrite != nil {
+		for i := range as {
+			if err := c.cfg.Rewrite(&as[i]); err != nil {
+				return harness.TargetFailure(fmt.Errorf("worker %d's assignment: %w", i, err))
+			}
+		}
 	}
 	d := &drive{c: c, as: as, feed: feed, shards: make([]shardState, n), release: make(chan struct{}),
 		abort: make(chan struct{}), stop: make(chan struct{}), allFinished: make(chan struct{}), anyAborted: make(chan struct{})}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -182,4 +183,30 @@ func TestFranceTravailOnContainers(t *testing.T) {
 	assert.Equal(t, 0.0, adv["accesses_missing_from_log"])
 	assert.NotNil(t, adv["alert_after_s"], "the mass read was alerted on")
 	assert.Contains(t, out, "accounts locked after at most 5 failures")
+}
+
+// The workers as containers of the crosstalk image on the stack's private
+// network, each given only JOB_COMPLETION_INDEX and the coordinator's
+// address, as a pod of the Indexed Job is: one merged report, over a real
+// network. The containers leave with the stack.
+func TestWorkersAsContainers(t *testing.T) {
+	dockertest.Require(t)
+	out := t.TempDir()
+	code, stdout, stderr := crosstalk(t, "run", caf, "--target", "containers", "--replicas", "2", "--users", "4000",
+		"--workers", "2", "--engine", "docker", "--duration", "20s", "--out", out, "--quiet")
+	require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	rec := readRecordFile(t, out)
+	assert.Equal(t, 2, rec.Workers)
+	assert.Positive(t, rec.Violations, "the CAF leak, seen by workers in containers")
+	require.Len(t, rec.Generators, 2)
+	for i, g := range rec.Generators {
+		assert.Empty(t, g.Error)
+		assert.Positive(t, g.Requests, "worker %d drove its users over the network", i)
+		assert.FileExists(t, filepath.Join(out, "workers", fmt.Sprintf("worker-%d.log", i)))
+	}
+	assert.Contains(t, stderr, "worker 1 started (container ")
+	lines, err := os.ReadFile(filepath.Join(out, "results.jsonl"))
+	require.NoError(t, err)
+	assert.Contains(t, string(lines), `{"shard":0,`)
+	assert.Contains(t, string(lines), `{"shard":1,`)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/crosstalk-dev/crosstalk/targets/portal"
 	"github.com/crosstalk-dev/crosstalk/targets/reference"
 	"github.com/crosstalk-dev/crosstalk/workers"
+	"github.com/crosstalk-dev/crosstalk/workers/dockerengine"
 )
 
 type runFlags struct {
@@ -115,7 +116,7 @@ faults, writes the report of what ran and stops the target, within
 	fl.StringVar(&f.baseline, "baseline", "", "compare the run with the run whose reports are in this directory (see crosstalk compare); a regression fails the gate")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve live Prometheus metrics on HOST:PORT/metrics while the run goes (loopback unless --allow-host), e.g. 127.0.0.1:9464")
 	fl.IntVar(&f.workers, "workers", 0, "run the load on N load generators, each driving 1/N of the users at 1/N of the rate, with one merged verdict (see --engine)")
-	fl.StringVar(&f.engine, "engine", "local", "with --workers: where the generators run: local (processes of this machine), kubernetes (an Indexed Job; see --namespace), external (started by someone else; they come to --coordinator-url)")
+	fl.StringVar(&f.engine, "engine", "local", "with --workers: where the generators run: local (processes of this machine), docker (containers of the crosstalk image on the containers target's network), kubernetes (an Indexed Job; see --namespace), external (started by someone else; they come to --coordinator-url)")
 	f.kube.registerRun(fl)
 	fl.DurationVar(&f.serveReports, "serve-reports", 0, "after the run, serve its exit status and reports on --coordinator-listen for this long (what the coordinator's pod does)")
 	_ = fl.MarkHidden("serve-reports")
@@ -209,7 +210,7 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 		written = true
 		return reports.WriteAll(out, rec)
 	}
-	if opts.Generators, err = generators(f, cmd.Flags().Changed, out, opts.Status); err != nil {
+	if opts.Generators, err = generators(cmd.Context(), f, cmd.Flags().Changed, out, target, opts.Status); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "crosstalk: %s on %s: %d users, %s, defects: %s%s\n", sc.Name, target.Name(), sc.Users, sc.Duration, orNone(set.Names()), onWorkers(f))
@@ -350,7 +351,7 @@ func outDir(out, scenario string) string {
 
 // generators returns the generators of a run on several (--workers), or
 // nil for a run in this process.
-func generators(f runFlags, changed func(string) bool, out string, status func(string)) (harness.Generators, error) {
+func generators(ctx context.Context, f runFlags, changed func(string) bool, out string, target harness.Target, status func(string)) (harness.Generators, error) {
 	if !changed("workers") {
 		for _, name := range append([]string{"engine", "coordinator-listen", "coordinator-url"}, kubeFlagNames...) {
 			if changed(name) {
@@ -366,9 +367,27 @@ func generators(f runFlags, changed func(string) bool, out string, status func(s
 			return nil, harness.BadInput("--coordinator-url: the local engine's workers reach the coordinator on its listen address")
 		}
 		cfg.Launcher = &workers.Local{LogDir: filepath.Join(out, "workers"), Status: status}
+	case "docker":
+		stack, ok := target.(dockerengine.Network)
+		if !ok {
+			return nil, harness.BadInput("--engine docker runs the workers on the target's private network: it needs --target containers, not --target %s", f.target)
+		}
+		im, err := imagesFrom(f.images)
+		if err != nil {
+			return nil, harness.BadInput("--image %v", err)
+		}
+		if !changed("coordinator-listen") {
+			gw, err := dockerengine.BridgeGateway(ctx)
+			if err != nil {
+				return nil, harness.TargetFailure(err)
+			}
+			cfg.Listen = gw + ":0"
+		}
+		cfg.Launcher = &dockerengine.Engine{Image: im.Crosstalk, Target: stack, LogDir: filepath.Join(out, "workers"), Status: status}
+		cfg.Rewrite = dockerengine.Rewrite(stack)
 	case "external":
 	default:
-		return nil, harness.BadInput("--engine %q: want local, kubernetes or external", f.engine)
+		return nil, harness.BadInput("--engine %q: want local, docker, kubernetes or external", f.engine)
 	}
 	return workers.New(cfg)
 }

@@ -121,6 +121,26 @@ func TestCAFOnFourWorkers(t *testing.T) {
 	assert.Zero(t, readRecordFile(t, out).Violations)
 }
 
+// The CAF incident's real population, 13.6 million users, over four
+// workers: every user in one shard, the leak found. (What each worker
+// holds does not grow with the population: BenchmarkShardMemory.)
+func TestCAFAtTheIncidentsScaleOnFourWorkers(t *testing.T) {
+	bin := builtBinary(t)
+	out := t.TempDir()
+	code, stdout, stderr := runBinary(t, bin, "run", caf, "--workers", "4", "--users", "13600000", "--duration", "8s", "--out", out, "--quiet")
+	require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	rec := readRecordFile(t, out)
+	assert.Equal(t, 13_600_000, rec.Users)
+	assert.Positive(t, rec.Victims)
+	require.Len(t, rec.Generators, 4)
+	assert.Equal(t, [2]int{0, 3_400_000}, rec.Generators[0].Users)
+	assert.Equal(t, [2]int{10_200_000, 13_600_000}, rec.Generators[3].Users)
+	for _, g := range rec.Generators {
+		assert.Positive(t, g.PeakRSSMB)
+		t.Logf("worker %d: users %v, %d requests, peak RSS %.0f MB", g.Shard, g.Users, g.Requests, g.PeakRSSMB)
+	}
+}
+
 // The same scenario and seed on one worker and on three, against a portal
 // written for the test that answers at once: the same users driven, the
 // same requests per step. The scenario is paced so that every user's

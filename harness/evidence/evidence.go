@@ -231,17 +231,32 @@ func cloneNested[K comparable](m map[K]map[string]uint64) map[K]map[string]uint6
 	return c
 }
 
-type bitset []uint64
+// bitset marks users, in pages allocated as they are first marked: a run
+// on the 13.6 million users of the CAF incident holds the pages of its
+// victims and viewers, not a bit per user of the population (a generator's
+// memory does not grow with the population).
+type bitset struct {
+	n     int
+	pages []*[bitPage / 64]uint64
+}
 
-func newBitset(n int) bitset { return make(bitset, n/64+1) }
+const bitPage = 1 << 16
+
+func newBitset(n int) bitset { return bitset{n: n, pages: make([]*[bitPage / 64]uint64, n/bitPage+1)} }
 
 // set marks i and reports whether it was new; out-of-range ids (anonymous)
 // are ignored.
 func (b bitset) set(i int) bool {
-	if i < 0 || i/64 >= len(b) {
+	if i < 0 || i >= b.n {
 		return false
 	}
-	w, m := &b[i/64], uint64(1)<<(i%64)
+	p := b.pages[i/bitPage]
+	if p == nil {
+		p = new([bitPage / 64]uint64)
+		b.pages[i/bitPage] = p
+	}
+	j := i % bitPage
+	w, m := &p[j/64], uint64(1)<<(j%64)
 	if *w&m != 0 {
 		return false
 	}

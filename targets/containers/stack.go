@@ -307,3 +307,23 @@ func (s *Stack) labels(service string) map[string]string {
 	l[docker.ServiceLabel] = service
 	return l
 }
+
+// NetworkName is the run's private network: the workers of --engine
+// docker join it.
+func (s *Stack) NetworkName() string { return s.net.Name }
+
+// Internal maps the stack's URLs as this machine reaches them (its ports
+// on 127.0.0.1) to the URLs a container on the run's network reaches the
+// same services by.
+func (s *Stack) Internal() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return map[string]string{
+		"http://" + s.ports["edge"]: "http://edge:8080",
+		"http://" + s.ports["idp"]:  idpInternal,
+	}
+}
+
+// ContainerLabels are the labels of a container of the run named service:
+// Stop removes it with the stack.
+func (s *Stack) ContainerLabels(service string) map[string]string { return s.labels(service) }
