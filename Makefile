@@ -17,7 +17,7 @@ test: lint test-images build race
 # The race detector on the engine, the oracles, the portal and the targets
 # that run in-process (their load tests are skipped with -short).
 race:
-	$(GO) test -race -short -count=1 ./harness/... ./targets/portal/... ./targets/embedded/... ./targets/url/... ./internal/docker/...
+	$(GO) test -race -short -count=1 ./harness/... ./workers/... ./targets/portal/... ./targets/embedded/... ./targets/url/... ./internal/docker/...
 
 # The container tests need the images; without a Docker engine they skip,
 # except in CI (CI set), where they fail.

@@ -51,6 +51,7 @@ func failedRecord() *harness.Record {
 			"step": {"GET /dossier": 3635, "audit": 1, "anonymous-probe": 80}, "field": {"nir": 3635, "iban": 81}},
 		ViewerOwner: []harness.ViewerOwner{{Viewer: 108, Owner: 107, Violations: 40}, {Viewer: -1, Owner: 107, Violations: 2}},
 		Replay:      "crosstalk run scenarios/caf-2021.yaml --target embedded --seed 20211010 --users 20000 --duration 15s --rate 600 --defects migration-cache-headers",
+		Workers:     1,
 		Canaries: []canary.FieldBound{
 			{Field: "nir", FalseMatch: 8.96e-8, RandomRun: 2.1e-11, Mode: canary.ModeAlone, Nobody: 12, ExpectedFalse: 1.1e-6},
 			{Field: "phone", FalseMatch: 1e-4, RandomRun: 2e-6, Mode: canary.ModeAlone},
@@ -118,6 +119,22 @@ func TestSummarySaysWhatLeaked(t *testing.T) {
 	b.Reset()
 	require.NoError(t, Summary(&b, passedRecord()))
 	assert.Contains(t, b.String(), "PASS: no user received another user's data in 11,250 responses")
+	assert.NotContains(t, b.String(), "workers", "a run on one machine has no workers line")
+
+	// A run on three workers, one of which died: the line says so, and
+	// the first violation is counted over the whole run, not in a shard.
+	r := failedRecord()
+	spread := 2.5
+	r.Workers, r.StartSpreadMS = 3, &spread
+	r.Generators = []harness.GeneratorRecord{{Shard: 0, Users: [2]int{0, 6666}, Requests: 4000},
+		{Shard: 1, Users: [2]int{6666, 13333}, Requests: 1200, Error: "died (signal: killed) before sending its result"},
+		{Shard: 2, Users: [2]int{13333, 20000}, Requests: 4100}}
+	r.FirstViolation.Seq = 12
+	b.Reset()
+	require.NoError(t, Summary(&b, r))
+	assert.Contains(t, b.String(), "workers     3 load generators, one merged verdict; their starts spread over 2.5 ms")
+	assert.Contains(t, b.String(), "worker 1    users 6,666 to 13,332: 1,200 requests, then died (signal: killed)")
+	assert.Contains(t, b.String(), "first after 681 requests")
 }
 
 func TestWriteAll(t *testing.T) {
