@@ -324,6 +324,12 @@ func runRemoteLoad(ctx context.Context, p *plan, st *stack, g Generators) *loadR
 	pacer := newProfilePacer(sc.Rate, sc.Duration, 0)
 	nem.pacer = pacer
 	r := &loadResult{e: e, nem: nem}
+	// The preflight's responses were this engine's own: their second is
+	// closed now, so that the generators' latencies of second 0, merged
+	// later, are not overwritten by it.
+	e.stats.mu.Lock()
+	e.stats.closeSecond()
+	e.stats.mu.Unlock()
 	m := newMerger(e, nem, n)
 	r.shards = m
 	as := make([]Assignment, n)

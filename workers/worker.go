@@ -37,6 +37,7 @@ func Work(ctx context.Context, coordinator string, shard int, status func(string
 	}
 	status(fmt.Sprintf("worker %d of %d: users %s against %s", shard, a.Shard.Count, usersOf(a), a.Base))
 
+	signalled := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go w.pollStop(ctx, cancel)
@@ -48,6 +49,12 @@ func Work(ctx context.Context, coordinator string, shard int, status func(string
 	res, runErr := harness.RunShard(ctx, a, sink, w.ready)
 	if res == nil {
 		res = &harness.ShardResult{Shard: a.Shard, Error: runErr.Error(), Class: harness.ClassOf(runErr)}
+	}
+	if res.Interrupt && signalled.Err() != nil && res.Error == "" {
+		// Stopped by a signal to this worker, not by the coordinator: its
+		// users did not get their whole load, and the run cannot pass.
+		res.Error = "stopped before the end of its load by a signal to the worker"
+		res.Class = harness.ClassTarget
 	}
 	b, err := json.Marshal(res)
 	if err == nil {

@@ -8,7 +8,7 @@ import (
 )
 
 // renderPause is how long the batch path spends on each line of a document.
-const renderPause = 200 * time.Microsecond
+const renderPause = time.Millisecond
 
 // DefectSharedRenderBuffer reproduces the Fujitsu Japan incidents of 2023
 // (INCIDENTS.md): two print jobs running at once put another resident's data
