@@ -137,15 +137,12 @@ func scaleToShard(sc *Scenario, n int) {
 	sc.MaxRequests = uint64(math.Ceil(float64(maxReq) / float64(n)))
 }
 
-// checkSharded refuses what a sharded run cannot do yet: advisers (their
-// audit ledger and the target's audit log are one, not one per shard), and
-// more shards than users.
+// checkSharded refuses what a run on generators cannot do yet: advisers
+// (their audit ledger and the target's audit log are one process's, not
+// one per shard), and more shards than users.
 func (p *plan) checkSharded(n int) error {
-	if n <= 1 {
-		return nil
-	}
 	if p.sc.Advisers != nil {
-		return BadInput("advisers: a run on %d generators cannot judge advisers yet (their audit log is read by one process); run it on one", n)
+		return BadInput("advisers: a run on load generators (--workers) cannot judge advisers yet: their audit log is read by one process; run it without --workers")
 	}
 	if p.pop.Size() < n {
 		return BadInput("%d users cannot be split over %d generators: every generator needs one user at least", p.pop.Size(), n)

@@ -213,6 +213,9 @@ func runScenario(cmd *cobra.Command, path string, f runFlags, stdout, stderr io.
 	if opts.Generators, err = generators(cmd.Context(), f, cmd.Flags().Changed, out, target, opts.Status); err != nil {
 		return err
 	}
+	if c, ok := opts.Generators.(io.Closer); ok {
+		defer c.Close() // a run refused before its load never reached Drive, which closes it
+	}
 	fmt.Fprintf(stderr, "crosstalk: %s on %s: %d users, %s, defects: %s%s\n", sc.Name, target.Name(), sc.Users, sc.Duration, orNone(set.Names()), onWorkers(f))
 	rec, runErr := harness.Run(cmd.Context(), sc, target, opts)
 	if pl != nil {

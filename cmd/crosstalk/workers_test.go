@@ -270,6 +270,9 @@ func TestWorkersBadInput(t *testing.T) {
 	code, _, errOut := crosstalk(t, "worker")
 	assert.Equal(t, exitBadInput, code)
 	assert.Contains(t, errOut, "JOB_COMPLETION_INDEX")
+	code, _, errOut = crosstalk(t, "run", "../../scenarios/france-travail-2024.yaml", "--workers", "2", "--out", t.TempDir(), "--quiet")
+	assert.Equal(t, exitBadInput, code, errOut)
+	assert.Contains(t, errOut, "advisers: a run on load generators")
 }
 
 // crosstalk k8s manifest prints objects that decode strictly with
