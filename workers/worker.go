@@ -30,7 +30,9 @@ func Work(ctx context.Context, coordinator string, shard int, status func(string
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return harness.BadInput("coordinator %q: want an http:// URL", coordinator)
 	}
-	w := &worker{base: strings.TrimSuffix(coordinator, "/"), shard: shard, client: &http.Client{}}
+	// The coordinator is reached directly, never through a proxy from the
+	// environment (a pod's HTTP_PROXY is for the outside world).
+	w := &worker{base: strings.TrimSuffix(coordinator, "/"), shard: shard, client: &http.Client{Transport: &http.Transport{}}}
 	a, err := w.assignment(ctx)
 	if err != nil {
 		return err
